@@ -1,0 +1,18 @@
+"""orthomtl: multi-task learning in structured latent spaces.
+
+Importing the package registers the built-in datasets, encoders and methods.
+"""
+
+from orthomtl import data, methods, nn  # noqa: F401  (registration side effects)
+from orthomtl.api import RunResult, TrainedModel, load, resume, run
+from orthomtl.config import Config, ConfigError, load_config
+from orthomtl.data.base import Batch, TaskData
+from orthomtl.registry import DATASETS, ENCODERS, METHODS
+from orthomtl.tasks import Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DATASETS", "ENCODERS", "METHODS", "Batch", "Config", "ConfigError", "RunResult", "Task",
+    "TaskData", "TrainedModel", "load", "load_config", "resume", "run",
+]

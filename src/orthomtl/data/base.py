@@ -57,7 +57,9 @@ def validate_arrays(
 ) -> None:
     """Check inputs and labels at the public boundary; raise ``ValueError`` naming the problem and fix."""
     if x.shape[0] == 0:
-        raise ValueError(f"{name}: the dataset is empty (0 samples). Check the file or the split sizes.")
+        raise ValueError(
+            f"{name}: the dataset is empty (0 samples). Check the file or the split sizes."
+        )
     if not np.issubdtype(x.dtype, np.number):
         raise ValueError(f"{name}: inputs must be numeric, got dtype {x.dtype}.")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
@@ -78,7 +80,9 @@ def validate_arrays(
         if task.kind == "classification":
             assert task.num_classes is not None
             if not np.issubdtype(y.dtype, np.integer):
-                raise ValueError(f"{name}: class labels of {task.name!r} must be integers, got {y.dtype}.")
+                raise ValueError(
+                    f"{name}: class labels of {task.name!r} must be integers, got {y.dtype}."
+                )
             bad = (y < -1) | (y >= task.num_classes)
             if bad.any():
                 raise ValueError(
@@ -108,14 +112,18 @@ class ArrayDataset(TaskDataset):
         name: str = "dataset",
     ) -> None:
         x_np = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
-        stored = {task.name: np.asarray(targets[task.name]) for task in tasks if task.name in targets}
+        stored = {
+            task.name: np.asarray(targets[task.name]) for task in tasks if task.name in targets
+        }
         extra = [task for task in tasks if task.name not in targets]
         if transform is None or not extra:
             validate_arrays(name, x_np, stored, tasks)
         else:  # labels created by the transform (e.g. the rotation angle) are checked there
             validate_arrays(name, x_np, stored, [t for t in tasks if t.name in stored])
         self.x = torch.as_tensor(x_np, dtype=torch.float32)
-        self.targets = {k: _label_tensor(v, t) for t in tasks if (k := t.name) in stored for v in [stored[k]]}
+        self.targets = {
+            k: _label_tensor(v, t) for t in tasks if (k := t.name) in stored for v in [stored[k]]
+        }
         self.factors = None if factors is None else torch.as_tensor(np.asarray(factors))
         self.tasks = tuple(tasks)
         self.input_shape = tuple(self.x.shape[1:])
@@ -185,13 +193,17 @@ class DatasetInfo:
 def split_indices(n: int, sizes: Sequence[int], seed: int) -> list[np.ndarray]:
     """A seeded permutation of ``range(n)`` cut into consecutive parts of the given sizes."""
     if sum(sizes) > n:
-        raise ValueError(f"Split sizes {list(sizes)} need {sum(sizes)} samples; only {n} available.")
+        raise ValueError(
+            f"Split sizes {list(sizes)} need {sum(sizes)} samples; only {n} available."
+        )
     order = np.random.default_rng(seed).permutation(n)
     bounds = np.cumsum([0, *sizes])
     return [order[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
 
 
-def select_tasks(available: Sequence[Task], names: Sequence[str] | None, dataset: str) -> list[Task]:
+def select_tasks(
+    available: Sequence[Task], names: Sequence[str] | None, dataset: str
+) -> list[Task]:
     """The tasks named in ``names`` (all of ``available`` when ``None``), with a clear error on typos."""
     if names is None:
         return list(available)

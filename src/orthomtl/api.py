@@ -1,0 +1,199 @@
+"""The Python API: ``run(config) -> RunResult``, ``resume(run_dir)`` and ``load(run_dir)``.
+
+    >>> import orthomtl
+    >>> result = orthomtl.run("configs/demo.yaml")
+    >>> print(result.table())
+    >>> model = orthomtl.load(result.run_dirs[0])
+    >>> model.predict(x)["digit"]
+
+With ``trainer.strategy: ddp`` and ``trainer.devices: N``, Fabric re-runs the calling script in N
+processes; call ``run`` from a script (or the CLI), not from an interactive session.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric import Fabric
+from lightning_fabric.utilities.seed import seed_everything
+from torch import Tensor
+
+from orthomtl import checkpoint
+from orthomtl.config import Config, ConfigError, ModelConfig, from_dict, load_config, resolved
+from orthomtl.data.base import TaskData
+from orthomtl.engine import Callback, Engine
+from orthomtl.methods.base import Method
+from orthomtl.metrics.functional import mean_std
+from orthomtl.nn.base import check_input
+from orthomtl.registry import DATASETS, METHODS
+from orthomtl.rundir import new_run_dir, read_config, read_results, save_config, write_results
+from orthomtl.tasks import Task
+
+
+@dataclass
+class SeedRun:
+    """One seed's run directory and its final metrics per split."""
+
+    seed: int
+    run_dir: Path
+    metrics: dict[str, dict[str, float]]
+
+
+@dataclass
+class RunResult:
+    """All seeds of a config; ``summary`` gives mean ± std over seeds."""
+
+    method: str
+    dataset: str
+    runs: list[SeedRun] = field(default_factory=list)
+
+    @property
+    def run_dirs(self) -> list[Path]:
+        return [r.run_dir for r in self.runs]
+
+    def summary(self, split: str = "test") -> dict[str, tuple[float, float]]:
+        """``{metric: (mean, std)}`` over seeds (std is 0 for one seed)."""
+        keys = self.runs[0].metrics[split].keys()
+        return {k: mean_std([r.metrics[split][k] for r in self.runs]) for k in keys}
+
+    def table(self, splits: Sequence[str] = ("val", "test")) -> str:
+        """A markdown table of every task metric, mean ± std over seeds."""
+        keys = [k for k in self.runs[0].metrics[splits[0]] if "/" in k and not k.endswith("/loss")]
+        lines = [f"| {self.method} on {self.dataset} ({len(self.runs)} seed(s)) | "
+                 + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
+        for key in keys:
+            cells = [f"{m:.4f} ± {s:.4f}" for m, s in (self.summary(split)[key] for split in splits)]
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+
+def as_config(config: Config | Mapping[str, Any] | str | Path, overrides: Sequence[str] = ()) -> Config:
+    if isinstance(config, Config):
+        if overrides:
+            raise ConfigError("Overrides apply to a YAML path or a dict, not to a Config object.")
+        return config
+    if isinstance(config, (str, Path)):
+        return load_config(config, overrides)
+    from orthomtl.config import apply_overrides
+
+    return from_dict(apply_overrides(dict(config), overrides))
+
+
+def load_data(config: Config, seed: int) -> TaskData:
+    """Build the configured dataset."""
+    info = DATASETS.get(config.data.name)
+    return info.loader(seed=seed, path=config.data.path, tasks=config.data.tasks, **config.data.options)
+
+
+def build_method(config: Config, tasks: Sequence[Task], input_shape: Sequence[int]) -> Method:
+    """Instantiate the configured method for these tasks and inputs."""
+    cls = METHODS.get(config.method.name)
+    return cls(tasks, tuple(input_shape), config.model, **config.method.options)
+
+
+def _fabric(config: Config) -> Fabric:
+    t = config.trainer
+    fabric = Fabric(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+                    num_nodes=t.num_nodes, precision=t.precision)
+    fabric.launch()
+    return fabric
+
+
+def _train_seed(
+    fabric: Fabric, config: Config, seed: int, run_dir: Path | None,
+    resume_from: Path | None, callbacks: Sequence[Callback],
+) -> SeedRun:
+    seed_everything(seed, workers=True, verbose=False)
+    data = load_data(config, seed)
+    method = build_method(config, data.tasks, data.input_shape)
+    saved = {**resolved(config), "seeds": [seed]}
+    if run_dir is None:
+        path = new_run_dir(config.runs_dir, config.method.name, config.data.name, seed) \
+            if fabric.is_global_zero else None
+        run_dir = Path(fabric.broadcast(path))
+        if fabric.is_global_zero:
+            save_config(run_dir, saved)
+    engine = Engine(
+        fabric, method, data, run_dir, config.trainer, config.optim, seed=seed,
+        batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
+        num_workers=config.data.num_workers, config=saved, callbacks=callbacks,
+    )
+    progress = engine.fit(resume_from)
+    metrics, which = engine.final_metrics()
+    if fabric.is_global_zero:
+        write_results(run_dir, {
+            "method": config.method.name, "dataset": config.data.name, "seed": seed,
+            "tasks": [{"name": t.name, "kind": t.kind, "num_classes": t.num_classes} for t in data.tasks],
+            "input_shape": list(data.input_shape), "metrics": metrics, "checkpoint": which,
+            "best_epoch": progress.best_epoch, "epochs": progress.epoch, "steps": progress.step,
+            "wall_time_s": round(engine.progress.wall_time, 3),
+        })
+    return SeedRun(seed=seed, run_dir=run_dir, metrics=metrics)
+
+
+def run(
+    config: Config | Mapping[str, Any] | str | Path,
+    overrides: Sequence[str] = (),
+    callbacks: Sequence[Callback] = (),
+) -> RunResult:
+    """Train the configured method once per seed; each seed gets its own run directory."""
+    cfg = as_config(config, overrides)
+    fabric = _fabric(cfg)
+    result = RunResult(method=cfg.method.name, dataset=cfg.data.name)
+    for seed in cfg.seeds:
+        result.runs.append(_train_seed(fabric, cfg, seed, None, None, callbacks))
+    return result
+
+
+def resume(run_dir: str | Path, checkpoint_name: str = "last.ckpt", callbacks: Sequence[Callback] = ()) -> RunResult:
+    """Continue a run from ``run_dir/checkpoints/<checkpoint_name>``, in the same directory."""
+    run_dir = Path(run_dir)
+    cfg = from_dict(read_config(run_dir))
+    ckpt = run_dir / "checkpoints" / checkpoint_name
+    checkpoint.check_readable(ckpt)
+    fabric = _fabric(cfg)
+    seed_run = _train_seed(fabric, cfg, cfg.seeds[0], run_dir, ckpt, callbacks)
+    return RunResult(method=cfg.method.name, dataset=cfg.data.name, runs=[seed_run])
+
+
+class TrainedModel:
+    """A finished run's model for inference: ``encode`` and ``predict`` on new inputs."""
+
+    def __init__(self, method: Method, tasks: Sequence[Task], input_shape: Sequence[int]) -> None:
+        self.method, self.tasks, self.input_shape = method, list(tasks), tuple(input_shape)
+        self.method.network.eval()
+
+    def _check(self, x: Tensor) -> Tensor:
+        check_input(x, self.input_shape, "TrainedModel")
+        if not torch.isfinite(x).all():
+            raise ValueError("TrainedModel: inputs contain NaN or inf; clean them before predicting.")
+        return x
+
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Tensor:
+        """Latent representation (B, D) of inputs shaped like the training data."""
+        return self.method.encode(self._check(x))
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> dict[str, Tensor]:
+        """Per task: class indices, values, or angles in radians."""
+        outputs = self.method.outputs(self._check(x))
+        return {t.name: t.predict(outputs[t.name]) for t in self.tasks}
+
+
+def load(run_dir: str | Path, checkpoint_name: str | None = None) -> TrainedModel:
+    """The trained model of a finished run (the weights its results.json reports, by default)."""
+    run_dir = Path(run_dir)
+    cfg = from_dict(read_config(run_dir))
+    results = read_results(run_dir)
+    tasks = [Task(**spec) for spec in results["tasks"]]
+    method = build_method(cfg, tasks, results["input_shape"])
+    name = checkpoint_name or f"{results['checkpoint']}.ckpt"
+    state = checkpoint.read(run_dir / "checkpoints" / name)
+    method.network.load_state_dict(state["model"])
+    return TrainedModel(method, tasks, results["input_shape"])
+
+
+__all__ = ["ModelConfig", "RunResult", "SeedRun", "TrainedModel", "load", "resume", "run"]

@@ -1,0 +1,249 @@
+"""The one training loop that every method reuses, on Lightning Fabric.
+
+``Engine.fit`` runs epochs of ``method.training_step`` → ``method.backward`` → clip → step, with
+validation every N epochs, early stopping, best and last checkpoints, CSV and TensorBoard logs,
+a rank-0 progress bar, and exact resumption from a checkpoint written mid-epoch. Fabric supplies
+devices, DDP, ``all_reduce``, checkpoint I/O and the loggers.
+"""
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from lightning_fabric import Fabric
+from lightning_fabric.loggers import CSVLogger, TensorBoardLogger
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from orthomtl import checkpoint
+from orthomtl.config import OptimConfig, TrainerConfig
+from orthomtl.data.base import Batch, TaskData, TaskDataset
+from orthomtl.data.sampler import GlobalBatchSampler
+from orthomtl.methods.base import Method
+from orthomtl.optim import build_optimizer, build_scheduler
+from orthomtl.rundir import trim_metrics
+
+warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+
+
+class Callback(Protocol):
+    def on_train_batch_end(self, engine: "Engine") -> None: ...
+
+
+@dataclass
+class Progress:
+    """Where the run is; saved in every checkpoint."""
+
+    epoch: int = 0
+    batch: int = 0  # batches done in ``epoch``
+    step: int = 0
+    best_value: float | None = None
+    best_epoch: int | None = None
+    bad_rounds: int = 0
+    wall_time: float = 0.0
+    stopped_early: bool = False
+
+
+def _first(items: Batch) -> Batch:
+    return items
+
+
+class Engine:
+    """Trains ``method`` on ``data``; see the module docstring."""
+
+    def __init__(
+        self,
+        fabric: Fabric,
+        method: Method,
+        data: TaskData,
+        run_dir: Path,
+        trainer: TrainerConfig,
+        optim: OptimConfig,
+        *,
+        seed: int,
+        batch_size: int,
+        eval_batch_size: int,
+        num_workers: int = 0,
+        config: dict[str, Any] | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.fabric, self.method, self.data, self.trainer = fabric, method, data, trainer
+        self.run_dir, self.seed, self.config, self.callbacks = Path(run_dir), seed, config or {}, callbacks
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.num_workers, self.eval_batch_size = num_workers, eval_batch_size
+        self.train_loader, self.sampler = self._loader(data.train, batch_size, train=True)
+        self.steps_per_epoch = len(self.sampler)
+        optimizer = build_optimizer(method.parameter_groups(), optim)
+        self.scheduler = build_scheduler(
+            optimizer, optim, trainer.max_epochs * self.steps_per_epoch, self.steps_per_epoch
+        )
+        method.model, self.optimizer = fabric.setup(method.model, optimizer)
+        method.attach(fabric)
+        self.progress = Progress()
+        self.loggers: list[Any] = []
+
+    # --- data ------------------------------------------------------------------------------------
+    def _loader(self, dataset: TaskDataset, batch_size: int, train: bool) -> tuple[DataLoader, GlobalBatchSampler]:
+        sampler = GlobalBatchSampler(
+            len(dataset), batch_size, shuffle=train, seed=self.seed, drop_last=train,
+            rank=self.fabric.global_rank, world_size=self.fabric.world_size,
+        )
+        loader = DataLoader(
+            dataset, batch_sampler=sampler, collate_fn=_first, num_workers=self.num_workers,
+            generator=torch.Generator().manual_seed(self.seed),  # keeps the global RNG untouched
+        )
+        return self.fabric.setup_dataloaders(loader, use_distributed_sampler=False), sampler
+
+    # --- checkpoints -----------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model": self.method.model, "optimizer": self.optimizer,
+            "scheduler": self.scheduler.state_dict(), "method": self.method.extra_state(),
+            "rng": checkpoint.rng_state(), "progress": asdict(self.progress), "config": self.config,
+        }
+
+    def save(self, name: str) -> None:
+        self.progress.wall_time += time.perf_counter() - self._segment_start
+        self._segment_start = time.perf_counter()
+        if self.fabric.is_global_zero:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        self.fabric.barrier()
+        checkpoint.save_atomic(self.fabric, self.ckpt_dir / name, self._state())
+
+    def restore(self, path: Path) -> None:
+        """Load a full training state (model, optimiser, scheduler, method, RNG, progress)."""
+        rest = checkpoint.load_into(self.fabric, path, {"model": self.method.model, "optimizer": self.optimizer})
+        missing = {"scheduler", "method", "rng", "progress"} - set(rest)
+        if missing:
+            raise checkpoint.CheckpointError(f"{path} is not an orthomtl training checkpoint (no {sorted(missing)}).")
+        self.scheduler.load_state_dict(rest["scheduler"])
+        self.method.load_extra_state(rest["method"])
+        checkpoint.set_rng_state(rest["rng"])
+        self.progress = Progress(**rest["progress"])
+
+    # --- logging ---------------------------------------------------------------------------------
+    def _open_loggers(self) -> None:
+        if self.fabric.is_global_zero:
+            trim_metrics(self.run_dir / "metrics.csv", self.progress.step)
+        self.loggers = [
+            CSVLogger(self.run_dir, name="", version=""),
+            TensorBoardLogger(self.run_dir, name="", version="", purge_step=self.progress.step or None),
+        ]
+
+    def log(self, metrics: dict[str, float]) -> None:
+        if self.fabric.is_global_zero:
+            for logger in self.loggers:
+                logger.log_metrics(metrics, step=self.progress.step)
+
+    def _close_loggers(self) -> None:
+        if self.fabric.is_global_zero:
+            for logger in self.loggers:
+                logger.finalize("success")
+
+    # --- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, split: str) -> dict[str, float]:
+        dataset = getattr(self.data, split)
+        loader, _ = self._loader(dataset, self.eval_batch_size, train=False)
+        return self.method.evaluate(loader, lambda t: self.fabric.all_reduce(t, reduce_op="sum"))
+
+    def _validate(self, epoch: int) -> bool:
+        """Validate, update best checkpoint and early stopping; return True to stop."""
+        metrics = {f"val/{k}": v for k, v in self.evaluate("val").items()}
+        self.log({**metrics, "epoch": epoch})
+        key = self.trainer.monitor
+        if key not in metrics:
+            raise KeyError(f"trainer.monitor={key!r} is not a validation metric. Available: {sorted(metrics)}.")
+        value, best = metrics[key], self.progress.best_value
+        better = best is None or (value < best if self.trainer.monitor_mode == "min" else value > best)
+        if better:
+            self.progress.best_value, self.progress.best_epoch, self.progress.bad_rounds = value, epoch, 0
+            self.save("best.ckpt")
+            return False
+        self.progress.bad_rounds += 1
+        patience = self.trainer.early_stopping_patience
+        return patience is not None and self.progress.bad_rounds >= patience
+
+    # --- training --------------------------------------------------------------------------------
+    def _train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
+        method = self.method
+        with self.fabric.no_backward_sync(method.model, enabled=method.syncs_own_gradients):
+            losses = method.training_step(batch)
+            if not torch.isfinite(losses["total"]):
+                raise FloatingPointError(
+                    f"The training loss became {float(losses['total'])} at epoch {self.progress.epoch}, "
+                    f"step {self.progress.step}. Lower optim.lr or set trainer.grad_clip; the last "
+                    f"checkpoint is in {self.ckpt_dir}."
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            method.backward(losses)
+        if self.trainer.grad_clip is not None:
+            self.fabric.clip_gradients(method.model, self.optimizer, max_norm=self.trainer.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.progress.step += 1
+        self.progress.batch += 1
+        method.on_after_optimizer_step(batch, losses)
+        return {k: v.detach() for k, v in losses.items()}
+
+    def _log_step(self, losses: dict[str, torch.Tensor]) -> None:
+        names = sorted(losses)
+        values = self.fabric.all_reduce(torch.stack([losses[n].float() for n in names]), reduce_op="mean")
+        logged = {f"train/{n}": float(v) for n, v in zip(names, values, strict=True)}
+        self.log({**logged, "lr": self.scheduler.get_last_lr()[0], "epoch": self.progress.epoch})
+
+    def _run_epoch(self, epoch: int) -> None:
+        start = self.progress.batch
+        self.data.train.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, start)
+        if start == 0:
+            self.method.on_epoch_start(epoch)
+        bar = tqdm(
+            total=self.steps_per_epoch, initial=start, desc=f"epoch {epoch + 1}/{self.trainer.max_epochs}",
+            disable=not (self.trainer.progress_bar and self.fabric.is_global_zero), leave=False,
+        )
+        every_ckpt = self.trainer.checkpoint_every_n_steps
+        for batch in self.train_loader:
+            losses = self._train_batch(batch)
+            if self.progress.step % self.trainer.log_every_n_steps == 0:
+                self._log_step(losses)
+            bar.update()
+            bar.set_postfix(loss=f"{float(losses['total']):.4f}", refresh=False)
+            if every_ckpt and self.progress.step % every_ckpt == 0:
+                self.save("last.ckpt")
+            for callback in self.callbacks:
+                callback.on_train_batch_end(self)
+        bar.close()
+        extra = self.method.on_epoch_end(epoch)
+        if extra:
+            self.log({f"train/{k}": v for k, v in extra.items()})
+
+    def fit(self, resume_from: Path | None = None) -> Progress:
+        """Train to ``trainer.max_epochs`` (or early stop), from scratch or from a checkpoint."""
+        if resume_from is not None:
+            self.restore(resume_from)
+        self._segment_start = time.perf_counter()
+        self._open_loggers()
+        try:
+            while self.progress.epoch < self.trainer.max_epochs and not self.progress.stopped_early:
+                epoch = self.progress.epoch
+                self._run_epoch(epoch)
+                last = epoch + 1 == self.trainer.max_epochs
+                if (epoch + 1) % self.trainer.val_every_n_epochs == 0 or last:
+                    self.progress.stopped_early = self._validate(epoch)
+                self.progress.epoch, self.progress.batch = epoch + 1, 0
+                self.save("last.ckpt")
+        finally:
+            self._close_loggers()
+        return self.progress
+
+    def final_metrics(self) -> tuple[dict[str, dict[str, float]], str]:
+        """Validation and test metrics of the best (or last) weights, and which weights they are."""
+        which = "last"
+        if self.trainer.final == "best" and (self.ckpt_dir / "best.ckpt").is_file():
+            checkpoint.load_into(self.fabric, self.ckpt_dir / "best.ckpt", {"model": self.method.model})
+            which = "best"
+        return {split: self.evaluate(split) for split in ("val", "test")}, which

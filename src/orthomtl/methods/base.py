@@ -1,0 +1,107 @@
+"""The contract between a method and the engine.
+
+A method builds its modules from the task specs and the model config, turns a batch into named
+losses, and may hook into the loop. It never writes a loop, a checkpoint or a logger: the engine
+(``orthomtl.engine``) does that for every method.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+import torch
+from lightning_fabric import Fabric
+from torch import Tensor, nn
+
+from orthomtl.config import ModelConfig
+from orthomtl.data.base import Batch
+from orthomtl.metrics.tasks import TaskMetrics
+from orthomtl.tasks import Task
+
+ReduceSum = Callable[[Tensor], Tensor]
+
+
+class Method(ABC):
+    """Base class of every method.
+
+    Subclasses set ``self.model`` (every module trained by the optimiser, with a ``forward`` used in
+    training so that DDP sees it) and implement ``training_step`` and ``outputs``. Their keyword-only
+    constructor arguments after ``BUILD_ARGS`` are the method's options in a config.
+    """
+
+    BUILD_ARGS: ClassVar[tuple[str, ...]] = ("tasks", "input_shape", "model")
+    summary: ClassVar[str] = ""
+    syncs_own_gradients: bool = False
+    """True when ``backward`` all-reduces gradients itself; the engine then skips DDP's sync."""
+
+    model: nn.Module
+    fabric: Fabric
+
+    def __init__(self, tasks: Sequence[Task], input_shape: Sequence[int], model: ModelConfig) -> None:
+        if not tasks:
+            raise ValueError("A method needs at least one task.")
+        self.tasks = list(tasks)
+        self.input_shape = tuple(input_shape)
+        self.model_config = model
+
+    # --- set-up -------------------------------------------------------------------------------
+    def attach(self, fabric: Fabric) -> None:
+        """Called by the engine once the model is set up; gives access to ``all_reduce`` and devices."""
+        self.fabric = fabric
+
+    def parameter_groups(self) -> Iterable[Tensor] | list[dict[str, Any]]:
+        """What the engine's optimiser updates. Defaults to every parameter of ``self.model``."""
+        return self.model.parameters()
+
+    @property
+    def network(self) -> nn.Module:
+        """``self.model`` without any distributed wrapper (for evaluation and inference)."""
+        return getattr(self.model, "module", self.model)
+
+    # --- training -----------------------------------------------------------------------------
+    @abstractmethod
+    def training_step(self, batch: Batch) -> dict[str, Tensor]:
+        """Losses of one batch by name; ``"total"`` is the one to minimise."""
+
+    def backward(self, losses: dict[str, Tensor]) -> None:
+        """Fill ``.grad`` of the parameters. Aggregator methods override this."""
+        self.fabric.backward(losses["total"])
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called before the first batch of each epoch (not when resuming in the middle of one)."""
+
+    def on_epoch_end(self, epoch: int) -> dict[str, float]:
+        """Called after the last batch of each epoch; returned values are logged."""
+        return {}
+
+    def on_after_optimizer_step(self, batch: Batch, losses: dict[str, Tensor]) -> None:
+        """Called after each optimiser step (FAMO updates its task weights here)."""
+
+    # --- evaluation and inference ----------------------------------------------------------------
+    @abstractmethod
+    def outputs(self, x: Tensor) -> dict[str, Tensor]:
+        """Raw head outputs per task for inputs ``x`` (no grad, eval mode, no distributed wrapper)."""
+
+    @abstractmethod
+    def encode(self, x: Tensor) -> Tensor:
+        """The latent representation of ``x``, shape (B, D)."""
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[Batch], reduce_sum: ReduceSum) -> dict[str, float]:
+        """Task metrics over ``batches`` (this rank's share), summed across ranks by ``reduce_sum``."""
+        metrics = TaskMetrics(self.tasks)
+        self.network.eval()
+        for batch in batches:
+            if len(batch):
+                metrics.update(self.outputs(batch.x), batch.targets)
+        self.network.train()
+        metrics.reduce(reduce_sum)
+        return metrics.compute()
+
+    # --- state outside state_dict() ------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        """State that ``self.model.state_dict()`` misses (e.g. a scalariser's history); tensors only."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``extra_state`` returned."""
