@@ -94,6 +94,7 @@ class TrainerConfig:
     strategy: str = "auto"
     num_nodes: int = 1
     precision: str = "32-true"
+    sync_batchnorm: bool = False
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import torch
 from lightning_fabric import Fabric
+from torch import nn
 from lightning_fabric.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -52,6 +53,27 @@ def _first(items: Batch) -> Batch:
     return items
 
 
+def _prepare_batchnorm(fabric: Fabric, method: Method, sync: bool) -> None:
+    """Under DDP, each rank normalises with its own batch statistics unless BatchNorm is synced."""
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in method.model.modules())
+    if fabric.world_size == 1 or not has_bn:
+        return
+    if sync:
+        if fabric.device.type == "cpu":
+            raise ValueError(
+                "trainer.sync_batchnorm needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel). "
+                "On CPU, use an encoder without BatchNorm (e.g. model.encoder_options.batch_norm=false)."
+            )
+        method.model = nn.SyncBatchNorm.convert_sync_batchnorm(method.model)
+    elif fabric.is_global_zero:
+        warnings.warn(
+            f"The model has BatchNorm layers and runs on {fabric.world_size} processes: each normalises "
+            "with its own batch statistics, so results differ from one process. Set "
+            "trainer.sync_batchnorm=true (GPU) or disable BatchNorm in the encoder to match exactly.",
+            stacklevel=2,
+        )
+
+
 class Engine:
     """Trains ``method`` on ``data``; see the module docstring."""
 
@@ -77,6 +99,7 @@ class Engine:
         self.num_workers, self.eval_batch_size = num_workers, eval_batch_size
         self.train_loader, self.sampler = self._loader(data.train, batch_size, train=True)
         self.steps_per_epoch = len(self.sampler)
+        _prepare_batchnorm(fabric, method, trainer.sync_batchnorm)
         optimizer = build_optimizer(method.parameter_groups(), optim)
         self.scheduler = build_scheduler(
             optimizer, optim, trainer.max_epochs * self.steps_per_epoch, self.steps_per_epoch

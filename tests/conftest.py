@@ -1,0 +1,54 @@
+"""Shared test helpers: tiny configs written as real YAML files, and subprocess training."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+SCRIPT = Path(__file__).parent / "scripts" / "train.py"
+
+
+def tiny_config(**changes: Any) -> dict[str, Any]:
+    """A config that trains in a few seconds on rotated-digits; ``changes`` update its sections."""
+    config: dict[str, Any] = {
+        "data": {"name": "rotated-digits", "batch_size": 32},
+        "model": {"encoder": "convnet", "latent_dim": 16,
+                  "encoder_options": {"channels": [8, 16], "batch_norm": False}},
+        "method": {"name": "hps"},
+        "optim": {"name": "adam", "lr": 0.01},
+        "trainer": {"max_epochs": 1, "progress_bar": False, "log_every_n_steps": 5},
+        "seeds": [0],
+    }
+    for section, value in changes.items():
+        if isinstance(value, dict):
+            config.setdefault(section, {}).update(value)
+        else:
+            config[section] = value
+    return config
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def train_in_subprocess(
+    out: Path, configs: list[Path], *extra: str, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(out), *map(str, configs), *extra],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=out.parent,
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"training subprocess failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
