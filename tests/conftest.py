@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 SCRIPT = Path(__file__).parent / "scripts" / "train.py"
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 
 
 def tiny_config(**changes: Any) -> dict[str, Any]:
@@ -40,10 +41,9 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 def train_in_subprocess(
     out: Path, configs: list[Path], *extra: str, check: bool = True, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), str(out), *map(str, configs), *extra],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=out.parent,
+        capture_output=True, text=True, timeout=timeout, env=SUBPROCESS_ENV, cwd=out.parent,
     )
     if check and proc.returncode != 0:
         pytest.fail(f"training subprocess failed ({proc.returncode}):\n{proc.stderr[-4000:]}")

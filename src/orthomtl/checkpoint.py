@@ -22,6 +22,9 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated, corrupt or from an incompatible run."""
 
 
+_UNREADABLE = (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError, ValueError)
+
+
 def save_atomic(fabric: Fabric, path: Path, state: dict[str, Any]) -> None:
     """``fabric.save`` to ``path.tmp`` then rename onto ``path`` (on the rank that writes)."""
     tmp = path.with_name(path.name + ".tmp")
@@ -36,7 +39,7 @@ def load_into(fabric: Fabric, path: Path, state: dict[str, Any]) -> dict[str, An
     check_readable(path)
     try:
         return fabric.load(path, state, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError, ValueError) as error:
+    except _UNREADABLE as error:
         raise CheckpointError(_corrupt_message(path, error)) from error
 
 
@@ -45,7 +48,7 @@ def read(path: Path) -> dict[str, Any]:
     check_readable(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
+    except _UNREADABLE as error:
         raise CheckpointError(_corrupt_message(path, error)) from error
 
 
