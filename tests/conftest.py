@@ -18,8 +18,11 @@ def tiny_config(**changes: Any) -> dict[str, Any]:
     """A config that trains in a few seconds on rotated-digits; ``changes`` update its sections."""
     config: dict[str, Any] = {
         "data": {"name": "rotated-digits", "batch_size": 32},
-        "model": {"encoder": "convnet", "latent_dim": 16,
-                  "encoder_options": {"channels": [8, 16], "batch_norm": False}},
+        "model": {
+            "encoder": "convnet",
+            "latent_dim": 16,
+            "encoder_options": {"channels": [8, 16], "batch_norm": False},
+        },
         "method": {"name": "hps"},
         "optim": {"name": "adam", "lr": 0.01},
         "trainer": {"max_epochs": 1, "progress_bar": False, "log_every_n_steps": 5},
@@ -43,7 +46,11 @@ def train_in_subprocess(
 ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), str(out), *map(str, configs), *extra],
-        capture_output=True, text=True, timeout=timeout, env=SUBPROCESS_ENV, cwd=out.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=SUBPROCESS_ENV,
+        cwd=out.parent,
     )
     if check and proc.returncode != 0:
         pytest.fail(f"training subprocess failed ({proc.returncode}):\n{proc.stderr[-4000:]}")

@@ -29,9 +29,14 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     for devices in (1, 2):
         configs = []
         for name, method in VARIANTS.items():
-            trainer = {"devices": devices, "strategy": "ddp" if devices > 1 else "auto",
-                       "max_epochs": 1}
-            config = tiny_config(method=method, trainer=trainer, runs_dir=str(root / f"runs{devices}"))
+            trainer = {
+                "devices": devices,
+                "strategy": "ddp" if devices > 1 else "auto",
+                "max_epochs": 1,
+            }
+            config = tiny_config(
+                method=method, trainer=trainer, runs_dir=str(root / f"runs{devices}")
+            )
             config["data"]["batch_size"] = 32
             configs.append(write_config(root / f"{name}-{devices}.yaml", config))
         train_in_subprocess(root / f"report{devices}.json", configs)

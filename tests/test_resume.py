@@ -30,7 +30,8 @@ LAST_CHECKPOINT = KILL_AT - KILL_AT % 5  # checkpoints every 5 global steps
 
 def _config(root: Path, name: str, method: dict, runs: str) -> Path:
     config = tiny_config(
-        method=method, runs_dir=str(root / runs),
+        method=method,
+        runs_dir=str(root / runs),
         trainer={"max_epochs": 2, "checkpoint_every_n_steps": 5},
     )
     return write_config(root / f"{name}-{runs}.yaml", config)
@@ -45,8 +46,9 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, 
     out = {}
     for (name, method), ref_config in zip(VARIANTS.items(), straight, strict=True):
         killed = _config(root, name, method, f"killed-{name}")
-        proc = train_in_subprocess(root / f"{name}-killed.json", [killed],
-                                   "--kill-at-step", str(KILL_AT), check=False)
+        proc = train_in_subprocess(
+            root / f"{name}-killed.json", [killed], "--kill-at-step", str(KILL_AT), check=False
+        )
         assert proc.returncode == -9, proc.stderr[-2000:]
         (run_dir,) = (root / f"killed-{name}").iterdir()
         ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
@@ -55,7 +57,10 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, 
         assert not (run_dir / "results.json").exists()
         resumed = subprocess.run(
             [sys.executable, "-m", "orthomtl.cli", "resume", str(run_dir)],
-            capture_output=True, text=True, timeout=300, env=SUBPROCESS_ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=SUBPROCESS_ENV,
         )
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         results = orthomtl.rundir.read_results(run_dir) | {"run_dir": str(run_dir)}
@@ -75,8 +80,11 @@ def test_resume_after_sigkill_matches_uninterrupted(outcomes: dict, variant: str
         assert torch.allclose(value, w_res["model"][key], atol=1e-6), key
     assert w_res["progress"]["step"] == w_ref["progress"]["step"] == 2 * STEPS_PER_EPOCH
     if variant == "famo":  # the state TorchJD keeps outside state_dict() came back too
-        assert torch.allclose(w_ref["method"]["weighting"]["state_dict"]["_w"],
-                              w_res["method"]["weighting"]["state_dict"]["_w"], atol=1e-6)
+        assert torch.allclose(
+            w_ref["method"]["weighting"]["state_dict"]["_w"],
+            w_res["method"]["weighting"]["state_dict"]["_w"],
+            atol=1e-6,
+        )
 
 
 def test_metrics_csv_has_no_duplicate_steps_after_resume(outcomes: dict) -> None:
@@ -89,8 +97,11 @@ def test_metrics_csv_has_no_duplicate_steps_after_resume(outcomes: dict) -> None
 
 
 def _digest(directory: Path) -> dict[str, str]:
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +117,14 @@ def test_corrupt_checkpoint_is_refused_and_run_dir_untouched(
     run_dir = Path(shutil.copytree(finished_run, tmp_path / finished_run.name))
     last = run_dir / "checkpoints" / "last.ckpt"
     data = last.read_bytes()
-    last.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"not a checkpoint" * 50,
-                      "empty": b""}[damage])
+    last.write_bytes(
+        {"truncate": data[: len(data) // 2], "garbage": b"not a checkpoint" * 50, "empty": b""}[
+            damage
+        ]
+    )
     before = _digest(run_dir)
-    with pytest.raises(CheckpointError, match=r"(?s)truncated or corrupt.*Nothing in the run directory"):
+    with pytest.raises(
+        CheckpointError, match=r"(?s)truncated or corrupt.*Nothing in the run directory"
+    ):
         orthomtl.resume(run_dir)
     assert _digest(run_dir) == before

@@ -13,6 +13,18 @@ from orthomtl.tasks import Task
 __version__ = "0.1.0"
 
 __all__ = [
-    "DATASETS", "ENCODERS", "METHODS", "Batch", "Config", "ConfigError", "RunResult", "Task",
-    "TaskData", "TrainedModel", "load", "load_config", "resume", "run",
+    "DATASETS",
+    "ENCODERS",
+    "METHODS",
+    "Batch",
+    "Config",
+    "ConfigError",
+    "RunResult",
+    "Task",
+    "TaskData",
+    "TrainedModel",
+    "load",
+    "load_config",
+    "resume",
+    "run",
 ]

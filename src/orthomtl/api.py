@@ -61,15 +61,23 @@ class RunResult:
     def table(self, splits: Sequence[str] = ("val", "test")) -> str:
         """A markdown table of every task metric, mean ± std over seeds."""
         keys = [k for k in self.runs[0].metrics[splits[0]] if "/" in k and not k.endswith("/loss")]
-        lines = [f"| {self.method} on {self.dataset} ({len(self.runs)} seed(s)) | "
-                 + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
+        lines = [
+            f"| {self.method} on {self.dataset} ({len(self.runs)} seed(s)) | "
+            + " | ".join(splits)
+            + " |",
+            "|---" * (len(splits) + 1) + "|",
+        ]
         for key in keys:
-            cells = [f"{m:.4f} ± {s:.4f}" for m, s in (self.summary(split)[key] for split in splits)]
+            cells = [
+                f"{m:.4f} ± {s:.4f}" for m, s in (self.summary(split)[key] for split in splits)
+            ]
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
 
-def as_config(config: Config | Mapping[str, Any] | str | Path, overrides: Sequence[str] = ()) -> Config:
+def as_config(
+    config: Config | Mapping[str, Any] | str | Path, overrides: Sequence[str] = ()
+) -> Config:
     if isinstance(config, Config):
         if overrides:
             raise ConfigError("Overrides apply to a YAML path or a dict, not to a Config object.")
@@ -84,7 +92,9 @@ def as_config(config: Config | Mapping[str, Any] | str | Path, overrides: Sequen
 def load_data(config: Config, seed: int) -> TaskData:
     """Build the configured dataset."""
     info = DATASETS.get(config.data.name)
-    return info.loader(seed=seed, path=config.data.path, tasks=config.data.tasks, **config.data.options)
+    return info.loader(
+        seed=seed, path=config.data.path, tasks=config.data.tasks, **config.data.options
+    )
 
 
 def build_method(config: Config, tasks: Sequence[Task], input_shape: Sequence[int]) -> Method:
@@ -95,41 +105,74 @@ def build_method(config: Config, tasks: Sequence[Task], input_shape: Sequence[in
 
 def _fabric(config: Config) -> Fabric:
     t = config.trainer
-    fabric = Fabric(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
-                    num_nodes=t.num_nodes, precision=t.precision)
+    fabric = Fabric(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision,
+    )
     fabric.launch()
     return fabric
 
 
 def _train_seed(
-    fabric: Fabric, config: Config, seed: int, run_dir: Path | None,
-    resume_from: Path | None, callbacks: Sequence[Callback],
+    fabric: Fabric,
+    config: Config,
+    seed: int,
+    run_dir: Path | None,
+    resume_from: Path | None,
+    callbacks: Sequence[Callback],
 ) -> SeedRun:
     seed_everything(seed, workers=True, verbose=False)
     data = load_data(config, seed)
     method = build_method(config, data.tasks, data.input_shape)
     saved = {**resolved(config), "seeds": [seed]}
     if run_dir is None:
-        path = new_run_dir(config.runs_dir, config.method.name, config.data.name, seed) \
-            if fabric.is_global_zero else None
+        path = (
+            new_run_dir(config.runs_dir, config.method.name, config.data.name, seed)
+            if fabric.is_global_zero
+            else None
+        )
         run_dir = Path(fabric.broadcast(path))
         if fabric.is_global_zero:
             save_config(run_dir, saved)
     engine = Engine(
-        fabric, method, data, run_dir, config.trainer, config.optim, seed=seed,
-        batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
-        num_workers=config.data.num_workers, config=saved, callbacks=callbacks,
+        fabric,
+        method,
+        data,
+        run_dir,
+        config.trainer,
+        config.optim,
+        seed=seed,
+        batch_size=config.data.batch_size,
+        eval_batch_size=config.data.eval_batch_size,
+        num_workers=config.data.num_workers,
+        config=saved,
+        callbacks=callbacks,
     )
     progress = engine.fit(resume_from)
     metrics, which = engine.final_metrics()
     if fabric.is_global_zero:
-        write_results(run_dir, {
-            "method": config.method.name, "dataset": config.data.name, "seed": seed,
-            "tasks": [{"name": t.name, "kind": t.kind, "num_classes": t.num_classes} for t in data.tasks],
-            "input_shape": list(data.input_shape), "metrics": metrics, "checkpoint": which,
-            "best_epoch": progress.best_epoch, "epochs": progress.epoch, "steps": progress.step,
-            "wall_time_s": round(engine.progress.wall_time, 3),
-        })
+        write_results(
+            run_dir,
+            {
+                "method": config.method.name,
+                "dataset": config.data.name,
+                "seed": seed,
+                "tasks": [
+                    {"name": t.name, "kind": t.kind, "num_classes": t.num_classes}
+                    for t in data.tasks
+                ],
+                "input_shape": list(data.input_shape),
+                "metrics": metrics,
+                "checkpoint": which,
+                "best_epoch": progress.best_epoch,
+                "epochs": progress.epoch,
+                "steps": progress.step,
+                "wall_time_s": round(engine.progress.wall_time, 3),
+            },
+        )
     return SeedRun(seed=seed, run_dir=run_dir, metrics=metrics)
 
 
@@ -147,7 +190,9 @@ def run(
     return result
 
 
-def resume(run_dir: str | Path, checkpoint_name: str = "last.ckpt", callbacks: Sequence[Callback] = ()) -> RunResult:
+def resume(
+    run_dir: str | Path, checkpoint_name: str = "last.ckpt", callbacks: Sequence[Callback] = ()
+) -> RunResult:
     """Continue a run from ``run_dir/checkpoints/<checkpoint_name>``, in the same directory."""
     run_dir = Path(run_dir)
     cfg = from_dict(read_config(run_dir))
@@ -168,7 +213,9 @@ class TrainedModel:
     def _check(self, x: Tensor) -> Tensor:
         check_input(x, self.input_shape, "TrainedModel")
         if not torch.isfinite(x).all():
-            raise ValueError("TrainedModel: inputs contain NaN or inf; clean them before predicting.")
+            raise ValueError(
+                "TrainedModel: inputs contain NaN or inf; clean them before predicting."
+            )
         return x
 
     @torch.no_grad()

@@ -22,7 +22,15 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated, corrupt or from an incompatible run."""
 
 
-_UNREADABLE = (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError, ValueError)
+_UNREADABLE = (
+    RuntimeError,
+    EOFError,
+    OSError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+    KeyError,
+    ValueError,
+)
 
 
 def save_atomic(fabric: Fabric, path: Path, state: dict[str, Any]) -> None:

@@ -1,9 +1,9 @@
 """The ``orthomtl`` command.
 
-    orthomtl run CONFIG.yaml [section.key=value ...]
-    orthomtl resume RUN_DIR [--checkpoint last.ckpt]
-    orthomtl datasets
-    orthomtl methods
+orthomtl run CONFIG.yaml [section.key=value ...]
+orthomtl resume RUN_DIR [--checkpoint last.ckpt]
+orthomtl datasets
+orthomtl methods
 """
 
 import argparse
@@ -49,7 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=0.01")
     resume_parser = commands.add_parser("resume", help="continue an interrupted run")
     resume_parser.add_argument("run_dir")
-    resume_parser.add_argument("--checkpoint", default="last.ckpt", help="file in RUN_DIR/checkpoints")
+    resume_parser.add_argument(
+        "--checkpoint", default="last.ckpt", help="file in RUN_DIR/checkpoints"
+    )
     commands.add_parser("datasets", help="list datasets, their tasks and factors")
     commands.add_parser("methods", help="list methods")
     args = parser.parse_args(argv)
@@ -62,7 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             _datasets()
         else:
             _methods()
-    except (ConfigError, CheckpointError, FileNotFoundError, KeyError, ValueError, ImportError) as error:
+    except (
+        ConfigError,
+        CheckpointError,
+        FileNotFoundError,
+        KeyError,
+        ValueError,
+        ImportError,
+    ) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"orthomtl: error: {message}", file=sys.stderr)
         return 2

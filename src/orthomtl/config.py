@@ -28,7 +28,8 @@ _LOADER_ARGS = ("seed", "path", "tasks")
 
 @dataclass
 class DataConfig:
-    """Which dataset, which tasks, and how to batch it. Dataset-specific options go in ``options``."""
+    """Which dataset, which tasks, and how to batch it. Dataset-specific options go in ``options``.
+    """
 
     name: str = "rotated-digits"
     path: str | None = None
@@ -41,7 +42,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The shared encoder, the task heads and, for autoencoders, the decoder (all by registry name)."""
+    """The shared encoder, the task heads and, for autoencoders, the decoder (all by registry name).
+    """
 
     encoder: str = "convnet"
     latent_dim: int = 64
@@ -77,7 +79,8 @@ class OptimConfig:
 
 @dataclass
 class TrainerConfig:
-    """The engine's loop, checkpoints, logging, and the devices passed through to Lightning Fabric."""
+    """The engine's loop, checkpoints, logging, and the devices passed through to Lightning Fabric.
+    """
 
     max_epochs: int = 10
     val_every_n_epochs: int = 1
@@ -118,7 +121,9 @@ class Config:
 def _split_options(raw: Mapping[str, Any], cls: type, where: str) -> dict[str, Any]:
     common = {f.name for f in dataclasses.fields(cls)} - {"options"}
     if "options" in raw:
-        raise ConfigError(f"{where}: write options directly under {where}, not under {where}.options.")
+        raise ConfigError(
+            f"{where}: write options directly under {where}, not under {where}.options."
+        )
     options = {k: v for k, v in raw.items() if k not in common}
     return {**{k: v for k, v in raw.items() if k in common}, "options": options}
 
@@ -134,7 +139,9 @@ def validate(config: Config) -> Config:
     """Check values that types alone cannot, and the dataset's and method's own options."""
     data, trainer, optim = config.data, config.trainer, config.optim
     if data.name not in DATASETS:
-        raise ConfigError(f"data.name: unknown dataset {data.name!r}. Available: {', '.join(DATASETS)}.")
+        raise ConfigError(
+            f"data.name: unknown dataset {data.name!r}. Available: {', '.join(DATASETS)}."
+        )
     info = DATASETS.get(data.name)
     data.options = parse_kwargs(info.loader, data.options, "data", skip=_LOADER_ARGS)
     if config.method.name not in METHODS:
@@ -146,18 +153,26 @@ def validate(config: Config) -> Config:
         method_cls.__init__, config.method.options, "method", skip=method_cls.BUILD_ARGS
     )
     for key, value in [
-        ("data.batch_size", data.batch_size), ("data.eval_batch_size", data.eval_batch_size),
-        ("model.latent_dim", config.model.latent_dim), ("trainer.max_epochs", trainer.max_epochs),
-        ("trainer.val_every_n_epochs", trainer.val_every_n_epochs), ("optim.lr", optim.lr),
+        ("data.batch_size", data.batch_size),
+        ("data.eval_batch_size", data.eval_batch_size),
+        ("model.latent_dim", config.model.latent_dim),
+        ("trainer.max_epochs", trainer.max_epochs),
+        ("trainer.val_every_n_epochs", trainer.val_every_n_epochs),
+        ("optim.lr", optim.lr),
         ("trainer.log_every_n_steps", trainer.log_every_n_steps),
         ("trainer.checkpoint_every_n_steps", trainer.checkpoint_every_n_steps),
         ("trainer.grad_clip", trainer.grad_clip),
         ("trainer.early_stopping_patience", trainer.early_stopping_patience),
-        ("trainer.num_nodes", trainer.num_nodes), ("optim.step_epochs", optim.step_epochs),
+        ("trainer.num_nodes", trainer.num_nodes),
+        ("optim.step_epochs", optim.step_epochs),
     ]:
         _check_positive(value, key)
-    for key, value in [("data.num_workers", data.num_workers), ("optim.weight_decay", optim.weight_decay),
-                       ("optim.warmup_steps", optim.warmup_steps), ("optim.min_lr", optim.min_lr)]:
+    for key, value in [
+        ("data.num_workers", data.num_workers),
+        ("optim.weight_decay", optim.weight_decay),
+        ("optim.warmup_steps", optim.warmup_steps),
+        ("optim.min_lr", optim.min_lr),
+    ]:
         _check_positive(value, key, allow_zero=True)
     if not config.seeds:
         raise ConfigError("seeds: give at least one seed, e.g. seeds: [0].")
@@ -185,7 +200,9 @@ def from_dict(raw: Mapping[str, Any]) -> Config:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Set ``a.b.c=value`` pairs in a nested dict; values are parsed as YAML (``0.1``, ``[0, 1]``, ``null``)."""
+    """Set ``a.b.c=value`` pairs in a nested dict; values are parsed as YAML (``0.1``, ``[0, 1]``,
+    ``null``).
+    """
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
@@ -219,7 +236,10 @@ def resolved(config: Config) -> dict[str, Any]:
     info = DATASETS.get(config.data.name)
     out["data"] = {**keyword_defaults(info.loader, skip=_LOADER_ARGS), **out["data"]}
     method_cls = METHODS.get(config.method.name)
-    out["method"] = {**keyword_defaults(method_cls.__init__, skip=method_cls.BUILD_ARGS), **out["method"]}
+    out["method"] = {
+        **keyword_defaults(method_cls.__init__, skip=method_cls.BUILD_ARGS),
+        **out["method"],
+    }
     return _plain(out)
 
 
@@ -232,6 +252,16 @@ def _plain(value: Any) -> Any:
 
 
 __all__ = [
-    "Config", "ConfigError", "DataConfig", "MethodConfig", "ModelConfig", "OptimConfig",
-    "TrainerConfig", "apply_overrides", "coerce", "from_dict", "load_config", "resolved",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "MethodConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainerConfig",
+    "apply_overrides",
+    "coerce",
+    "from_dict",
+    "load_config",
+    "resolved",
 ]

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import torch
 from lightning_fabric import Fabric
-from torch import nn
 from lightning_fabric.loggers import CSVLogger, TensorBoardLogger
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -62,14 +62,17 @@ def _prepare_batchnorm(fabric: Fabric, method: Method, sync: bool) -> None:
         if fabric.device.type == "cpu":
             raise ValueError(
                 "trainer.sync_batchnorm needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel). "
-                "On CPU, use an encoder without BatchNorm (e.g. model.encoder_options.batch_norm=false)."
+                "On CPU, use an encoder without BatchNorm "
+                "(e.g. model.encoder_options.batch_norm=false)."
             )
         method.model = nn.SyncBatchNorm.convert_sync_batchnorm(method.model)
     elif fabric.is_global_zero:
         warnings.warn(
-            f"The model has BatchNorm layers and runs on {fabric.world_size} processes: each normalises "
+            f"The model has BatchNorm layers and runs on {fabric.world_size} processes: "
+            "each normalises "
             "with its own batch statistics, so results differ from one process. Set "
-            "trainer.sync_batchnorm=true (GPU) or disable BatchNorm in the encoder to match exactly.",
+            "trainer.sync_batchnorm=true (GPU) or disable BatchNorm in the encoder to match "
+            "exactly.",
             stacklevel=2,
         )
 
@@ -94,7 +97,12 @@ class Engine:
         callbacks: Sequence[Callback] = (),
     ) -> None:
         self.fabric, self.method, self.data, self.trainer = fabric, method, data, trainer
-        self.run_dir, self.seed, self.config, self.callbacks = Path(run_dir), seed, config or {}, callbacks
+        self.run_dir, self.seed, self.config, self.callbacks = (
+            Path(run_dir),
+            seed,
+            config or {},
+            callbacks,
+        )
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.num_workers, self.eval_batch_size = num_workers, eval_batch_size
         self.train_loader, self.sampler = self._loader(data.train, batch_size, train=True)
@@ -110,13 +118,23 @@ class Engine:
         self.loggers: list[Any] = []
 
     # --- data ------------------------------------------------------------------------------------
-    def _loader(self, dataset: TaskDataset, batch_size: int, train: bool) -> tuple[DataLoader, GlobalBatchSampler]:
+    def _loader(
+        self, dataset: TaskDataset, batch_size: int, train: bool
+    ) -> tuple[DataLoader, GlobalBatchSampler]:
         sampler = GlobalBatchSampler(
-            len(dataset), batch_size, shuffle=train, seed=self.seed, drop_last=train,
-            rank=self.fabric.global_rank, world_size=self.fabric.world_size,
+            len(dataset),
+            batch_size,
+            shuffle=train,
+            seed=self.seed,
+            drop_last=train,
+            rank=self.fabric.global_rank,
+            world_size=self.fabric.world_size,
         )
         loader = DataLoader(
-            dataset, batch_sampler=sampler, collate_fn=_first, num_workers=self.num_workers,
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=_first,
+            num_workers=self.num_workers,
             generator=torch.Generator().manual_seed(self.seed),  # keeps the global RNG untouched
         )
         return self.fabric.setup_dataloaders(loader, use_distributed_sampler=False), sampler
@@ -124,9 +142,13 @@ class Engine:
     # --- checkpoints -----------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {
-            "model": self.method.model, "optimizer": self.optimizer,
-            "scheduler": self.scheduler.state_dict(), "method": self.method.extra_state(),
-            "rng": checkpoint.rng_state(), "progress": asdict(self.progress), "config": self.config,
+            "model": self.method.model,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler.state_dict(),
+            "method": self.method.extra_state(),
+            "rng": checkpoint.rng_state(),
+            "progress": asdict(self.progress),
+            "config": self.config,
         }
 
     def save(self, name: str) -> None:
@@ -139,10 +161,14 @@ class Engine:
 
     def restore(self, path: Path) -> None:
         """Load a full training state (model, optimiser, scheduler, method, RNG, progress)."""
-        rest = checkpoint.load_into(self.fabric, path, {"model": self.method.model, "optimizer": self.optimizer})
+        rest = checkpoint.load_into(
+            self.fabric, path, {"model": self.method.model, "optimizer": self.optimizer}
+        )
         missing = {"scheduler", "method", "rng", "progress"} - set(rest)
         if missing:
-            raise checkpoint.CheckpointError(f"{path} is not an orthomtl training checkpoint (no {sorted(missing)}).")
+            raise checkpoint.CheckpointError(
+                f"{path} is not an orthomtl training checkpoint (no {sorted(missing)})."
+            )
         self.scheduler.load_state_dict(rest["scheduler"])
         self.method.load_extra_state(rest["method"])
         checkpoint.set_rng_state(rest["rng"])
@@ -154,7 +180,9 @@ class Engine:
             trim_metrics(self.run_dir / "metrics.csv", self.progress.step)
         self.loggers = [
             CSVLogger(self.run_dir, name="", version=""),
-            TensorBoardLogger(self.run_dir, name="", version="", purge_step=self.progress.step or None),
+            TensorBoardLogger(
+                self.run_dir, name="", version="", purge_step=self.progress.step or None
+            ),
         ]
 
     def log(self, metrics: dict[str, float]) -> None:
@@ -179,11 +207,19 @@ class Engine:
         self.log({**metrics, "epoch": epoch})
         key = self.trainer.monitor
         if key not in metrics:
-            raise KeyError(f"trainer.monitor={key!r} is not a validation metric. Available: {sorted(metrics)}.")
+            raise KeyError(
+                f"trainer.monitor={key!r} is not a validation metric. Available: {sorted(metrics)}."
+            )
         value, best = metrics[key], self.progress.best_value
-        better = best is None or (value < best if self.trainer.monitor_mode == "min" else value > best)
+        better = best is None or (
+            value < best if self.trainer.monitor_mode == "min" else value > best
+        )
         if better:
-            self.progress.best_value, self.progress.best_epoch, self.progress.bad_rounds = value, epoch, 0
+            self.progress.best_value, self.progress.best_epoch, self.progress.bad_rounds = (
+                value,
+                epoch,
+                0,
+            )
             self.save("best.ckpt")
             return False
         self.progress.bad_rounds += 1
@@ -197,14 +233,17 @@ class Engine:
             losses = method.training_step(batch)
             if not torch.isfinite(losses["total"]):
                 raise FloatingPointError(
-                    f"The training loss became {float(losses['total'])} at epoch {self.progress.epoch}, "
+                    f"The training loss became {float(losses['total'].detach())} at epoch "
+                    f"{self.progress.epoch}, "
                     f"step {self.progress.step}. Lower optim.lr or set trainer.grad_clip; the last "
                     f"checkpoint is in {self.ckpt_dir}."
                 )
             self.optimizer.zero_grad(set_to_none=True)
             method.backward(losses)
         if self.trainer.grad_clip is not None:
-            self.fabric.clip_gradients(method.model, self.optimizer, max_norm=self.trainer.grad_clip)
+            self.fabric.clip_gradients(
+                method.model, self.optimizer, max_norm=self.trainer.grad_clip
+            )
         self.optimizer.step()
         self.scheduler.step()
         self.progress.step += 1
@@ -214,7 +253,9 @@ class Engine:
 
     def _log_step(self, losses: dict[str, torch.Tensor]) -> None:
         names = sorted(losses)
-        values = self.fabric.all_reduce(torch.stack([losses[n].float() for n in names]), reduce_op="mean")
+        values = self.fabric.all_reduce(
+            torch.stack([losses[n].float() for n in names]), reduce_op="mean"
+        )
         logged = {f"train/{n}": float(v) for n, v in zip(names, values, strict=True)}
         self.log({**logged, "lr": self.scheduler.get_last_lr()[0], "epoch": self.progress.epoch})
 
@@ -225,8 +266,11 @@ class Engine:
         if start == 0:
             self.method.on_epoch_start(epoch)
         bar = tqdm(
-            total=self.steps_per_epoch, initial=start, desc=f"epoch {epoch + 1}/{self.trainer.max_epochs}",
-            disable=not (self.trainer.progress_bar and self.fabric.is_global_zero), leave=False,
+            total=self.steps_per_epoch,
+            initial=start,
+            desc=f"epoch {epoch + 1}/{self.trainer.max_epochs}",
+            disable=not (self.trainer.progress_bar and self.fabric.is_global_zero),
+            leave=False,
         )
         every_ckpt = self.trainer.checkpoint_every_n_steps
         for batch in self.train_loader:
@@ -267,6 +311,8 @@ class Engine:
         """Validation and test metrics of the best (or last) weights, and which weights they are."""
         which = "last"
         if self.trainer.final == "best" and (self.ckpt_dir / "best.ckpt").is_file():
-            checkpoint.load_into(self.fabric, self.ckpt_dir / "best.ckpt", {"model": self.method.model})
+            checkpoint.load_into(
+                self.fabric, self.ckpt_dir / "best.ckpt", {"model": self.method.model}
+            )
             which = "best"
         return {split: self.evaluate(split) for split in ("val", "test")}, which

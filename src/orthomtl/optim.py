@@ -17,7 +17,9 @@ def build_optimizer(params: Iterable[Any], config: OptimConfig) -> Optimizer:
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.name == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum)
+    return torch.optim.SGD(
+        params, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum
+    )
 
 
 class LearningRateFactor:
@@ -47,5 +49,7 @@ class LearningRateFactor:
         return 1.0
 
 
-def build_scheduler(optimizer: Optimizer, config: OptimConfig, total_steps: int, steps_per_epoch: int) -> LambdaLR:
+def build_scheduler(
+    optimizer: Optimizer, config: OptimConfig, total_steps: int, steps_per_epoch: int
+) -> LambdaLR:
     return LambdaLR(optimizer, LearningRateFactor(config, total_steps, steps_per_epoch))

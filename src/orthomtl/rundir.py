@@ -19,7 +19,8 @@ A run lives in ``<runs_dir>/<YYYYmmdd>-<HHMMSS>-<method>-<dataset>-s<seed>/``::
      "checkpoint": "best" | "last",       # which weights the metrics come from
      "best_epoch": int | null, "epochs": int, "steps": int,
      "wall_time_s": float,                # summed over resumed segments
-     "versions": {"orthomtl": str, "torch": str, "python": str, "lightning_fabric": str, "torchjd": str},
+     "versions": {"orthomtl": str, "torch": str, "python": str,
+                  "lightning_fabric": str, "torchjd": str},
      "git_commit": str | null, "finished_at": ISO-8601 str}
 """
 
@@ -65,7 +66,9 @@ def save_config(run_dir: Path, config: dict[str, Any]) -> None:
 def read_config(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "config.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not an orthomtl run directory: no config.yaml in it.")
+        raise FileNotFoundError(
+            f"{run_dir} is not an orthomtl run directory: no config.yaml in it."
+        )
     return yaml.safe_load(path.read_text())
 
 
@@ -77,8 +80,11 @@ def package_versions() -> dict[str, str]:
             return "unknown"
 
     return {
-        "orthomtl": get("orthomtl"), "torch": get("torch"), "python": platform.python_version(),
-        "lightning_fabric": get("lightning-fabric"), "torchjd": get("torchjd"),
+        "orthomtl": get("orthomtl"),
+        "torch": get("torch"),
+        "python": platform.python_version(),
+        "lightning_fabric": get("lightning-fabric"),
+        "torchjd": get("torchjd"),
     }
 
 
@@ -86,8 +92,12 @@ def git_commit() -> str | None:
     """The commit of the orthomtl source tree, when it is a git checkout."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-            text=True, timeout=5, check=True,
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -96,8 +106,11 @@ def git_commit() -> str | None:
 
 def write_results(run_dir: Path, results: dict[str, Any]) -> None:
     payload = {
-        "schema": RESULTS_SCHEMA, **results, "versions": package_versions(),
-        "git_commit": git_commit(), "finished_at": datetime.now().isoformat(timespec="seconds"),
+        "schema": RESULTS_SCHEMA,
+        **results,
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "finished_at": datetime.now().isoformat(timespec="seconds"),
     }
     write_text_atomic(run_dir / "results.json", json.dumps(payload, indent=2))
 
@@ -115,7 +128,7 @@ def trim_metrics(csv_path: Path, last_step: int) -> None:
         return
     with csv_path.open(newline="") as file:
         rows = list(csv.DictReader(file))
-        header = rows and list(rows[0]) or []
+        header = (rows and list(rows[0])) or []
     kept = [r for r in rows if r.get("step") in (None, "") or int(float(r["step"])) <= last_step]
     if len(kept) == len(rows):
         return

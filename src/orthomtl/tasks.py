@@ -1,4 +1,5 @@
-"""Task specifications: what a task predicts, and from its kind the default head size, loss and metric.
+"""Task specifications: what a task predicts, and from its kind the default head size, loss and
+metric.
 
 Labels may be missing per sample: ``-1`` for a class task, ``NaN`` for a regression or angle task.
 Losses and metrics skip those samples.
@@ -59,7 +60,8 @@ class Task:
 
     @property
     def metric(self) -> str:
-        """Name of the task's headline metric: ``accuracy`` (higher is better) or ``mae`` (lower)."""
+        """Name of the task's headline metric: ``accuracy`` (higher is better) or ``mae`` (lower).
+        """
         return "accuracy" if self.kind == "classification" else "mae"
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
@@ -71,7 +73,9 @@ class Task:
         return masked_l1(output, target)
 
     def predict(self, output: Tensor) -> Tensor:
-        """Head output to a prediction in label space: a class index, a value, or an angle in radians."""
+        """Head output to a prediction in label space: a class index, a value, or an angle in
+        radians.
+        """
         if self.kind == "classification":
             return output.argmax(dim=1)
         if self.kind == "angle":

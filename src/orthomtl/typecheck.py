@@ -34,7 +34,9 @@ def _describe(annotation: Any) -> str:
 
 
 def coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Return ``value`` converted to ``annotation`` (int → float, list → tuple), or raise ConfigError."""
+    """Return ``value`` converted to ``annotation`` (int → float, list → tuple), or raise
+    ConfigError.
+    """
     if annotation is Any or annotation is inspect.Parameter.empty:
         return value
     origin = get_origin(annotation)
@@ -107,24 +109,33 @@ def parse_dataclass(cls: type, raw: Any, where: str) -> Any:
 def parse_kwargs(
     fn: Callable[..., Any], raw: Mapping[str, Any], where: str, skip: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    """Check ``raw`` against the keyword parameters of ``fn`` (minus ``skip``) and their type hints."""
+    """Check ``raw`` against the keyword parameters of ``fn`` (minus ``skip``) and their type hints.
+    """
     signature = inspect.signature(fn)
     hints = typing.get_type_hints(fn)
     params = {
         name: p
         for name, p in signature.parameters.items()
-        if name not in skip and name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        if name not in skip
+        and name != "self"
+        and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     }
     if unknown := set(raw) - set(params):
         raise _unknown(unknown, list(params), where)
-    return {name: coerce(value, hints.get(name, Any), f"{where}.{name}") for name, value in raw.items()}
+    return {
+        name: coerce(value, hints.get(name, Any), f"{where}.{name}") for name, value in raw.items()
+    }
 
 
 def keyword_defaults(fn: Callable[..., Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """The keyword parameters of ``fn`` with their defaults (for showing resolved configs)."""
     out = {}
     for name, p in inspect.signature(fn).parameters.items():
-        if name in skip or name == "self" or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+        if (
+            name in skip
+            or name == "self"
+            or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ):
             continue
         out[name] = None if p.default is inspect.Parameter.empty else p.default
     return out

@@ -45,7 +45,8 @@ class TaskDataset(Dataset[Batch]):
         return self.__getitems__([index])
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by the engine before each epoch; augmentations draw from ``(seed, epoch, index)``."""
+        """Called by the engine before each epoch; augmentations draw from ``(seed, epoch, index)``.
+        """
         self.epoch = epoch
 
 
@@ -55,7 +56,9 @@ def validate_arrays(
     targets: Mapping[str, np.ndarray],
     tasks: Sequence[Task],
 ) -> None:
-    """Check inputs and labels at the public boundary; raise ``ValueError`` naming the problem and fix."""
+    """Check inputs and labels at the public boundary; raise ``ValueError`` naming the problem and
+    fix.
+    """
     if x.shape[0] == 0:
         raise ValueError(
             f"{name}: the dataset is empty (0 samples). Check the file or the split sizes."
@@ -75,7 +78,8 @@ def validate_arrays(
         y = np.asarray(targets[task.name])
         if y.shape != (x.shape[0],):
             raise ValueError(
-                f"{name}: labels of task {task.name!r} have shape {y.shape}, expected ({x.shape[0]},)."
+                f"{name}: labels of task {task.name!r} have shape {y.shape}, "
+                f"expected ({x.shape[0]},)."
             )
         if task.kind == "classification":
             assert task.num_classes is not None
@@ -87,7 +91,8 @@ def validate_arrays(
             if bad.any():
                 raise ValueError(
                     f"{name}: task {task.name!r} has {int(bad.sum())} labels out of range "
-                    f"(e.g. {int(y[bad][0])}); expected 0..{task.num_classes - 1}, or -1 for missing."
+                    f"(e.g. {int(y[bad][0])}); expected 0..{task.num_classes - 1}, "
+                    "or -1 for missing."
                 )
         elif np.isinf(y).any():
             raise ValueError(
@@ -204,7 +209,9 @@ def split_indices(n: int, sizes: Sequence[int], seed: int) -> list[np.ndarray]:
 def select_tasks(
     available: Sequence[Task], names: Sequence[str] | None, dataset: str
 ) -> list[Task]:
-    """The tasks named in ``names`` (all of ``available`` when ``None``), with a clear error on typos."""
+    """The tasks named in ``names`` (all of ``available`` when ``None``), with a clear error on
+    typos.
+    """
     if names is None:
         return list(available)
     by_name = {task.name: task for task in available}

@@ -114,6 +114,9 @@ def load_image_npz(
         keys = list(tasks_spec) if tasks_spec else others
         arrays = {key: archive[key] for key in keys}
     n = len(images)
+    if n < 3:
+        empty = "is empty (0 samples)" if n == 0 else f"has only {n} samples"
+        raise ValueError(f"{NAME}: {file} {empty}; the three splits need at least 3.")
     available, labels = [], {}
     for key, array in arrays.items():
         if array.shape != (n,):
@@ -127,9 +130,6 @@ def load_image_npz(
     selected = select_tasks(available, tasks, NAME)
     if not selected:
         raise ValueError(f"{NAME}: {file} has no label arrays besides {images_key!r}; {_HOW}.")
-    if n < 3:
-        empty = "is empty (0 samples)" if n == 0 else f"has only {n} samples"
-        raise ValueError(f"{NAME}: {file} {empty}; the three splits need at least 3.")
     val_size = max(1, round(n * val_fraction))
     test_size = max(1, round(n * test_fraction))
     sizes = {"train": n - val_size - test_size, "val": val_size, "test": test_size}

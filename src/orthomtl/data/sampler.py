@@ -52,7 +52,8 @@ class GlobalBatchSampler(Sampler[list[int]]):
         self.start_batch = 0
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        """Select the epoch's permutation and skip its first ``start_batch`` batches (for resuming)."""
+        """Select the epoch's permutation and skip its first ``start_batch`` batches (for resuming).
+        """
         self.epoch, self.start_batch = epoch, start_batch
 
     def __len__(self) -> int:

@@ -1,4 +1,5 @@
-"""Loss functions. Task losses mask missing labels (NaN for regression and angles, -1 for classes)."""
+"""Loss functions. Task losses mask missing labels (NaN for regression and angles, -1 for classes).
+"""
 
 from orthomtl.losses.task import angle_loss, masked_cross_entropy, masked_l1
 

@@ -23,17 +23,21 @@ def masked_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
 
 
 def masked_l1(prediction: Tensor, target: Tensor) -> Tensor:
-    """Mean absolute error over the samples whose label is not NaN. ``prediction`` is (B,) or (B, 1)."""
+    """Mean absolute error over the samples whose label is not NaN. ``prediction`` is (B,) or (B,
+    1).
+    """
     prediction = prediction.reshape(target.shape)
     mask = ~torch.isnan(target)
     return _masked_mean((prediction - torch.nan_to_num(target)).abs(), mask)
 
 
 def angle_loss(output: Tensor, target: Tensor) -> Tensor:
-    """Squared distance between the predicted point (cos, sin) and the label's point on the unit circle.
+    """Squared distance between the predicted point (cos, sin) and the label's point on the unit
+    circle.
 
     ``output`` is (B, 2): an unnormalised (cos θ, sin θ). The loss is smooth, has no wrap-around
-    discontinuity, and its minimiser is exactly the label angle (in radians). NaN labels are skipped.
+    discontinuity, and its minimiser is exactly the label angle (in radians). NaN labels are
+    skipped.
     """
     mask = ~torch.isnan(target)
     angle = torch.nan_to_num(target)

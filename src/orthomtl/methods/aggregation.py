@@ -1,4 +1,5 @@
-"""Gradient aggregators from ``torchjd.aggregation``, driven by ``mtl_backward`` and ``jac_to_grad``.
+"""Gradient aggregators from ``torchjd.aggregation``, driven by ``mtl_backward`` and
+``jac_to_grad``.
 
 TorchJD does not synchronise the per-task gradients across processes, and DDP's own gradient sync
 never fires for ``mtl_backward``. ``aggregate_backward`` therefore averages the per-task Jacobian
@@ -12,14 +13,15 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor
-from torchjd.aggregation import CAGrad, IMTLG, MGDA, PCGrad, UPGrad, Aggregator
+from torchjd.aggregation import IMTLG, MGDA, Aggregator, CAGrad, PCGrad, UPGrad
 from torchjd.autojac import jac_to_grad, mtl_backward
 
 AggregatorName = Literal["pcgrad", "imtlg", "mgda", "cagrad", "upgrad", "nashmtl"]
 
 
 def build_aggregator(name: AggregatorName, num_tasks: int, options: dict[str, Any]) -> Aggregator:
-    """The TorchJD aggregator called ``name``. CAGrad's ``c`` defaults to 0.4 (its paper's choice)."""
+    """The TorchJD aggregator called ``name``. CAGrad's ``c`` defaults to 0.4 (its paper's choice).
+    """
     if name == "pcgrad":
         return PCGrad(**options)
     if name == "imtlg":
@@ -44,7 +46,9 @@ def nash_mtl_available() -> bool:
     return find_spec("cvxpy") is not None
 
 
-def _all_reduce_mean_inplace(tensors: list[Tensor], all_reduce_mean: Callable[[Tensor], Tensor]) -> None:
+def _all_reduce_mean_inplace(
+    tensors: list[Tensor], all_reduce_mean: Callable[[Tensor], Tensor]
+) -> None:
     if not tensors:
         return
     flat = all_reduce_mean(torch.cat([t.reshape(-1) for t in tensors]))
@@ -67,7 +71,9 @@ def aggregate_backward(
     Heads get their ordinary gradients (also averaged over ranks). Pass ``all_reduce_mean=None`` in
     a single process.
     """
-    mtl_backward(list(losses), features=features, tasks_params=task_params, shared_params=shared_params)
+    mtl_backward(
+        list(losses), features=features, tasks_params=task_params, shared_params=shared_params
+    )
     if all_reduce_mean is not None:
         with torch.no_grad():
             jacobians = [p.jac for p in shared_params if getattr(p, "jac", None) is not None]

@@ -25,7 +25,8 @@ class Method(ABC):
     """Base class of every method.
 
     Subclasses set ``self.model`` (every module trained by the optimiser, with a ``forward`` used in
-    training so that DDP sees it) and implement ``training_step`` and ``outputs``. Their keyword-only
+    training so that DDP sees it) and implement ``training_step`` and ``outputs``. Their keyword-
+    only
     constructor arguments after ``BUILD_ARGS`` are the method's options in a config.
     """
 
@@ -37,7 +38,9 @@ class Method(ABC):
     model: nn.Module
     fabric: Fabric
 
-    def __init__(self, tasks: Sequence[Task], input_shape: Sequence[int], model: ModelConfig) -> None:
+    def __init__(
+        self, tasks: Sequence[Task], input_shape: Sequence[int], model: ModelConfig
+    ) -> None:
         if not tasks:
             raise ValueError("A method needs at least one task.")
         self.tasks = list(tasks)
@@ -46,7 +49,9 @@ class Method(ABC):
 
     # --- set-up -------------------------------------------------------------------------------
     def attach(self, fabric: Fabric) -> None:
-        """Called by the engine once the model is set up; gives access to ``all_reduce`` and devices."""
+        """Called by the engine once the model is set up; gives access to ``all_reduce`` and
+        devices.
+        """
         self.fabric = fabric
 
     def parameter_groups(self) -> Iterable[Tensor] | list[dict[str, Any]]:
@@ -80,7 +85,8 @@ class Method(ABC):
     # --- evaluation and inference ----------------------------------------------------------------
     @abstractmethod
     def outputs(self, x: Tensor) -> dict[str, Tensor]:
-        """Raw head outputs per task for inputs ``x`` (no grad, eval mode, no distributed wrapper)."""
+        """Raw head outputs per task for inputs ``x`` (no grad, eval mode, no distributed wrapper).
+        """
 
     @abstractmethod
     def encode(self, x: Tensor) -> Tensor:
@@ -88,7 +94,8 @@ class Method(ABC):
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Batch], reduce_sum: ReduceSum) -> dict[str, float]:
-        """Task metrics over ``batches`` (this rank's share), summed across ranks by ``reduce_sum``."""
+        """Task metrics over ``batches`` (this rank's share), summed across ranks by ``reduce_sum``.
+        """
         metrics = TaskMetrics(self.tasks)
         self.network.eval()
         for batch in batches:
@@ -100,7 +107,9 @@ class Method(ABC):
 
     # --- state outside state_dict() ------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
-        """State that ``self.model.state_dict()`` misses (e.g. a scalariser's history); tensors only."""
+        """State that ``self.model.state_dict()`` misses (e.g. a scalariser's history); tensors
+        only.
+        """
         return {}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:

@@ -36,11 +36,18 @@ from orthomtl.tasks import Task
 class SharedEncoderNetwork(nn.Module):
     """Encoder then one head per task; ``forward`` returns the latent and the heads' outputs."""
 
-    def __init__(self, tasks: Sequence[Task], input_shape: Sequence[int], model: ModelConfig) -> None:
+    def __init__(
+        self, tasks: Sequence[Task], input_shape: Sequence[int], model: ModelConfig
+    ) -> None:
         super().__init__()
-        self.encoder = build_encoder(model.encoder, input_shape, model.latent_dim, model.encoder_options)
+        self.encoder = build_encoder(
+            model.encoder, input_shape, model.latent_dim, model.encoder_options
+        )
         self.heads = nn.ModuleDict(
-            {t.name: build_head(model.head, model.latent_dim, t.output_dim, model.head_options) for t in tasks}
+            {
+                t.name: build_head(model.head, model.latent_dim, t.output_dim, model.head_options)
+                for t in tasks
+            }
         )
 
     def forward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -83,10 +90,13 @@ class HPS(Method):
             )
         self.model = SharedEncoderNetwork(tasks, input_shape, model)
         self.aggregator = (
-            None if aggregator is None
+            None
+            if aggregator is None
             else build_aggregator(aggregator, len(self.tasks), aggregator_options or {})
         )
-        self.scalarizer = build_scalarizer(loss_weighting, len(self.tasks), weights, weighting_options or {})
+        self.scalarizer = build_scalarizer(
+            loss_weighting, len(self.tasks), weights, weighting_options or {}
+        )
         self.syncs_own_gradients = self.aggregator is not None
         self._features: Tensor | None = None
         self._per_task: list[Tensor] = []
@@ -103,7 +113,9 @@ class HPS(Method):
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         features, outputs = self.model(batch.x)
         task_losses = self._task_losses(outputs, batch.targets)
-        named = {f"{t.name}/loss": loss.detach() for t, loss in zip(self.tasks, task_losses, strict=True)}
+        named = {
+            f"{t.name}/loss": loss.detach() for t, loss in zip(self.tasks, task_losses, strict=True)
+        }
         if self.aggregator is not None:
             # mtl_backward differentiates each task's loss separately: keep them as separate graphs.
             self._features, self._per_task = features, task_losses

@@ -21,9 +21,13 @@ from orthomtl.tasks import Task
 class SingleTaskNetworks(nn.Module):
     """One ``SharedEncoderNetwork`` per task, each with a single head."""
 
-    def __init__(self, tasks: Sequence[Task], input_shape: Sequence[int], model: ModelConfig) -> None:
+    def __init__(
+        self, tasks: Sequence[Task], input_shape: Sequence[int], model: ModelConfig
+    ) -> None:
         super().__init__()
-        self.nets = nn.ModuleDict({t.name: SharedEncoderNetwork([t], input_shape, model) for t in tasks})
+        self.nets = nn.ModuleDict(
+            {t.name: SharedEncoderNetwork([t], input_shape, model) for t in tasks}
+        )
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         return {name: net(x)[1][name] for name, net in self.nets.items()}
@@ -35,13 +39,17 @@ class STL(Method):
 
     summary = "single-task learning: one encoder and head per task"
 
-    def __init__(self, tasks: Sequence[Task], input_shape: Sequence[int], model: ModelConfig) -> None:
+    def __init__(
+        self, tasks: Sequence[Task], input_shape: Sequence[int], model: ModelConfig
+    ) -> None:
         super().__init__(tasks, input_shape, model)
         self.model = SingleTaskNetworks(tasks, input_shape, model)
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         outputs = self.model(batch.x)
-        losses = {f"{t.name}/loss": t.loss(outputs[t.name], batch.targets[t.name]) for t in self.tasks}
+        losses = {
+            f"{t.name}/loss": t.loss(outputs[t.name], batch.targets[t.name]) for t in self.tasks
+        }
         total = torch.stack(list(losses.values())).sum()
         return {**{k: v.detach() for k, v in losses.items()}, "total": total}
 

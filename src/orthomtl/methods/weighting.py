@@ -5,9 +5,11 @@ outside ``state_dict()``. ``weighting_state``/``load_weighting_state`` read and 
 a resumed run continues exactly.
 
 Under DDP every rank must see the same loss *values* (they set FAMO's, DWA's and UW's weights) while
-keeping its own gradients, which DDP then averages. ``globally_valued`` does that with one all-reduce.
+keeping its own gradients, which DDP then averages. ``globally_valued`` does that with one all-
+reduce.
 """
 
+import copy
 from typing import Any, Literal
 
 import torch
@@ -21,7 +23,9 @@ LossWeighting = Literal["equal", "mean", "weighted", "uw", "dwa", "famo"]
 def build_scalarizer(
     name: LossWeighting, num_tasks: int, weights: list[float] | None, options: dict[str, Any]
 ) -> Scalarizer:
-    """``equal`` sums the losses (LibMTL's EW); ``mean`` averages them; ``weighted`` uses ``weights``."""
+    """``equal`` sums the losses (LibMTL's EW); ``mean`` averages them; ``weighted`` uses
+    ``weights``.
+    """
     if (weights is not None) != (name == "weighted"):
         raise ValueError("method.weights is required by loss_weighting=weighted and only by it.")
     if name == "weighted":
@@ -55,7 +59,8 @@ def globally_valued(losses: Tensor, all_reduce_mean: Any) -> Tensor:
 
 
 def weighting_state(scalarizer: Scalarizer) -> dict[str, Any]:
-    """Everything needed to resume the scalarizer, as tensors and plain Python values."""
+    """A snapshot (a deep copy) of everything needed to resume the scalarizer, as tensors and plain
+    Python values."""
     state: dict[str, Any] = {"state_dict": scalarizer.state_dict()}
     if isinstance(scalarizer, FAMO):
         optimizer = scalarizer._optimizer
@@ -65,7 +70,7 @@ def weighting_state(scalarizer: Scalarizer) -> dict[str, Any]:
         state["loss_sum"] = scalarizer._loss_sum
         state["n_batches"] = scalarizer._n_batches
         state["previous_averages"] = list(scalarizer._previous_averages)
-    return state
+    return copy.deepcopy(state)
 
 
 def load_weighting_state(scalarizer: Scalarizer, state: dict[str, Any]) -> None:

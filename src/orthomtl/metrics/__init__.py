@@ -1,4 +1,5 @@
-"""Metrics: a functional core (``functional``) and streaming accumulators that reduce across ranks."""
+"""Metrics: a functional core (``functional``) and streaming accumulators that reduce across ranks.
+"""
 
 from orthomtl.metrics.functional import accuracy, circular_mae, delta_m, mae, mean_std
 from orthomtl.metrics.tasks import TaskMetrics

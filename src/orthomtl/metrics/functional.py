@@ -18,7 +18,8 @@ def wrap_angle(delta: Tensor) -> Tensor:
 
 
 def accuracy(prediction: Tensor, target: Tensor) -> float:
-    """Share of labelled samples whose predicted class equals the label (labels of -1 are skipped)."""
+    """Share of labelled samples whose predicted class equals the label (labels of -1 are skipped).
+    """
     mask = target >= 0
     return float((prediction[mask] == target[mask]).float().mean()) if mask.any() else math.nan
 
@@ -42,7 +43,8 @@ def delta_m(
     single_task: Mapping[str, float],
     higher_is_better: Mapping[str, bool],
 ) -> float:
-    """Δm in percent: mean_t (−1)^{l_t} (M_t − M_stl,t) / M_stl,t × 100, with l_t = 1 when lower is better.
+    """Δm in percent: mean_t (−1)^{l_t} (M_t − M_stl,t) / M_stl,t × 100, with l_t = 1 when lower is
+    better.
 
     Args:
         results: metric per task of the method.

@@ -13,7 +13,8 @@ from orthomtl.tasks import Task
 
 
 class TaskMetrics:
-    """Accuracy for class tasks; MAE (circular for angles) for the others; mean loss for every task."""
+    """Accuracy for class tasks; MAE (circular for angles) for the others; mean loss for every task.
+    """
 
     def __init__(self, tasks: Sequence[Task]) -> None:
         self.tasks = list(tasks)
@@ -37,10 +38,14 @@ class TaskMetrics:
             else:
                 score = (prediction - truth).abs().sum()
             loss = task.loss(output, target)
-            self.state[i] += torch.tensor([float(score), count, float(loss) * count], dtype=torch.float64)
+            self.state[i] += torch.tensor(
+                [float(score), count, float(loss) * count], dtype=torch.float64
+            )
 
     def reduce(self, all_reduce_sum: Callable[[Tensor], Tensor]) -> None:
-        """Sum the state over processes (pass e.g. ``lambda t: fabric.all_reduce(t, reduce_op="sum")``)."""
+        """Sum the state over processes (pass e.g. ``lambda t: fabric.all_reduce(t,
+        reduce_op="sum")``).
+        """
         self.state = all_reduce_sum(self.state).to(torch.float64)
 
     def compute(self) -> dict[str, float]:

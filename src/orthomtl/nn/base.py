@@ -16,7 +16,9 @@ def check_input(x: Tensor, expected: Sequence[int], owner: str) -> None:
             f"{tuple(x.shape)}. Check the dataset's input shape or choose an encoder that fits it."
         )
     if not x.is_floating_point():
-        raise ValueError(f"{owner} expects floating-point inputs, got {x.dtype}; convert with x.float().")
+        raise ValueError(
+            f"{owner} expects floating-point inputs, got {x.dtype}; convert with x.float()."
+        )
 
 
 class Encoder(nn.Module):
