@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+CLI := $(VENV)/bin/orthomtl
 STAMP := $(VENV)/.installed
+DEMO_RUNS := runs/demo
 
 .PHONY: demo test lint clean
 
@@ -14,8 +16,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[dev,nash-mtl]"
 	touch $(STAMP)
 
+# Rotated digits: the equal-weighting HPS baseline, then the UPGrad aggregator, then both side by side.
 demo: $(STAMP)
-	$(VENV)/bin/orthomtl demo
+	rm -rf $(DEMO_RUNS)
+	$(CLI) run configs/demo.yaml runs_dir=$(DEMO_RUNS)
+	$(CLI) run configs/demo.yaml runs_dir=$(DEMO_RUNS) method.aggregator=upgrad
+	@echo
+	$(CLI) compare $(DEMO_RUNS)/*
 
 test: $(STAMP)
 	$(PY) -m pytest -q

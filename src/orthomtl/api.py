@@ -28,8 +28,10 @@ from orthomtl.methods.base import Method
 from orthomtl.metrics.functional import mean_std
 from orthomtl.nn.base import check_input
 from orthomtl.registry import DATASETS, METHODS
+from orthomtl.report import format_mean_std, task_metric_keys
 from orthomtl.rundir import new_run_dir, read_config, read_results, save_config, write_results
 from orthomtl.tasks import Task
+from orthomtl.typecheck import keyword_defaults
 
 
 @dataclass
@@ -60,16 +62,12 @@ class RunResult:
 
     def table(self, splits: Sequence[str] = ("val", "test")) -> str:
         """A markdown table of every task metric, mean ± std over seeds."""
-        keys = [k for k in self.runs[0].metrics[splits[0]] if "/" in k and not k.endswith("/loss")]
-        lines = [
-            f"| {self.method} on {self.dataset} ({len(self.runs)} seed(s)) | "
-            + " | ".join(splits)
-            + " |",
-            "|---" * (len(splits) + 1) + "|",
-        ]
+        keys = task_metric_keys(self.runs[0].metrics[splits[0]])
+        title = f"| {self.method} on {self.dataset} ({len(self.runs)} seed(s)) | "
+        lines = [title + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
         for key in keys:
             cells = [
-                f"{m:.4f} ± {s:.4f}" for m, s in (self.summary(split)[key] for split in splits)
+                format_mean_std([r.metrics[split][key] for r in self.runs]) for split in splits
             ]
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
@@ -87,6 +85,16 @@ def as_config(
     from orthomtl.config import apply_overrides
 
     return from_dict(apply_overrides(dict(config), overrides))
+
+
+def run_label(config: Config) -> str:
+    """The method's name and its options that differ from their defaults, e.g.
+    ``hps aggregator=upgrad``."""
+    cls = METHODS.get(config.method.name)
+    defaults = keyword_defaults(cls.__init__, skip=cls.BUILD_ARGS)
+    changed = {k: v for k, v in config.method.options.items() if defaults.get(k) != v}
+    options = " ".join(f"{k}={v}" for k, v in sorted(changed.items()))
+    return f"{config.method.name} {options}".strip()
 
 
 def load_data(config: Config, seed: int) -> TaskData:
@@ -158,6 +166,7 @@ def _train_seed(
             run_dir,
             {
                 "method": config.method.name,
+                "label": run_label(config),
                 "dataset": config.data.name,
                 "seed": seed,
                 "tasks": [

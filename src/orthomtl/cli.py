@@ -2,6 +2,7 @@
 
 orthomtl run CONFIG.yaml [section.key=value ...]
 orthomtl resume RUN_DIR [--checkpoint last.ckpt]
+orthomtl compare RUN_DIR [RUN_DIR ...] [--split test]
 orthomtl datasets
 orthomtl methods
 """
@@ -14,6 +15,7 @@ from orthomtl.api import RunResult, resume, run
 from orthomtl.checkpoint import CheckpointError
 from orthomtl.config import ConfigError
 from orthomtl.registry import DATASETS, METHODS
+from orthomtl.report import compare
 
 
 def _print_result(result: RunResult) -> None:
@@ -52,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     resume_parser.add_argument(
         "--checkpoint", default="last.ckpt", help="file in RUN_DIR/checkpoints"
     )
+    compare_parser = commands.add_parser("compare", help="a table of finished runs, side by side")
+    compare_parser.add_argument("run_dirs", nargs="+")
+    compare_parser.add_argument("--split", default="test", choices=["val", "test"])
     commands.add_parser("datasets", help="list datasets, their tasks and factors")
     commands.add_parser("methods", help="list methods")
     args = parser.parse_args(argv)
@@ -60,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_result(run(args.config, args.overrides))
         elif args.command == "resume":
             _print_result(resume(args.run_dir, args.checkpoint))
+        elif args.command == "compare":
+            print(compare(args.run_dirs, args.split))
         elif args.command == "datasets":
             _datasets()
         else:

@@ -25,9 +25,8 @@ class Method(ABC):
     """Base class of every method.
 
     Subclasses set ``self.model`` (every module trained by the optimiser, with a ``forward`` used in
-    training so that DDP sees it) and implement ``training_step`` and ``outputs``. Their keyword-
-    only
-    constructor arguments after ``BUILD_ARGS`` are the method's options in a config.
+    training so that DDP sees it) and implement ``training_step`` and ``outputs``. Their
+    keyword-only constructor arguments after ``BUILD_ARGS`` are the method's options in a config.
     """
 
     BUILD_ARGS: ClassVar[tuple[str, ...]] = ("tasks", "input_shape", "model")

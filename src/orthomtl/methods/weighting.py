@@ -5,8 +5,8 @@ outside ``state_dict()``. ``weighting_state``/``load_weighting_state`` read and 
 a resumed run continues exactly.
 
 Under DDP every rank must see the same loss *values* (they set FAMO's, DWA's and UW's weights) while
-keeping its own gradients, which DDP then averages. ``globally_valued`` does that with one all-
-reduce.
+keeping its own gradients, which DDP then averages. ``globally_valued`` does that with one
+all-reduce.
 """
 
 import copy
