@@ -1,0 +1,155 @@
+"""Is every factor of the ``shapes`` dataset identifiable from the image?
+
+For each factor, a small CNN is trained from scratch on clean rendered images to classify that
+factor alone, and its accuracy on the (disjoint) test split is reported. The target is at least
+0.95 for every factor; chance is 1/10 for the hues, 1/8 scale, 1/4 shape and 1/15 orientation.
+
+    .venv/bin/python benchmarks/shapes_identifiability.py [--train-size N] [--epochs E]
+
+Prints a markdown table and writes ``benchmarks/results/shapes_identifiability.json``.
+"""
+
+import argparse
+import itertools
+import json
+import platform
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from orthomtl.data.base import Batch
+from orthomtl.data.shapes import FACTOR_NAMES, ShapesDataset, load_shapes
+
+RESULTS = Path(__file__).resolve().parent / "results" / "shapes_identifiability.json"
+
+
+class SmallCNN(nn.Module):
+    """Four stride-2 convolutions (64 -> 4 pixels) and a two-layer classifier on the flat map.
+
+    The classifier sees the 4×4 map flattened rather than pooled, so where things are in the image
+    (the seam that shows the orientation, the top of the object that shows its scale) is kept.
+    """
+
+    def __init__(self, num_classes: int, width: int = 16) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = [3, width, width, 2 * width, 4 * width]
+        for i, (c_in, c_out) in enumerate(itertools.pairwise(channels)):
+            kernel = 5 if i == 0 else 3
+            layers += [
+                nn.Conv2d(c_in, c_out, kernel, stride=2, padding=kernel // 2, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels[-1] * 4 * 4, 256),
+            nn.ReLU(inplace=True),
+            nn.Linear(256, num_classes),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))
+
+
+def batches(
+    split: ShapesDataset, batch_size: int, rng: np.random.Generator | None
+) -> Iterator[Batch]:
+    """The split's batches, rendered on the fly; shuffled when ``rng`` is given."""
+    order = np.arange(len(split)) if rng is None else rng.permutation(len(split))
+    for start in range(0, len(order), batch_size):
+        yield split.__getitems__(order[start : start + batch_size])
+
+
+def train_factor(
+    factor: str, train: ShapesDataset, test: ShapesDataset, args: argparse.Namespace
+) -> dict[str, float]:
+    """Train one CNN on ``factor`` and return its test accuracy and timings."""
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    task = next(t for t in train.tasks if t.name == factor)
+    assert task.num_classes is not None
+    model = SmallCNN(task.num_classes, width=args.width)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps = args.epochs * (len(train) // args.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps)
+    start = time.perf_counter()
+    model.train()
+    for _ in range(args.epochs):
+        for batch in batches(train, args.batch_size, rng):
+            if len(batch) < args.batch_size:
+                continue
+            loss = nn.functional.cross_entropy(model(batch.x), batch.targets[factor])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    train_seconds = time.perf_counter() - start
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for batch in batches(test, 500, None):
+            correct += int((model(batch.x).argmax(1) == batch.targets[factor]).sum())
+    return {
+        "accuracy": correct / len(test),
+        "final_train_loss": loss.item(),
+        "train_seconds": train_seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train-size", type=int, default=10_000)
+    parser.add_argument("--test-size", type=int, default=5_000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--width", type=int, default=16, help="channels of the first conv")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--factors", nargs="+", default=list(FACTOR_NAMES), choices=FACTOR_NAMES, metavar="FACTOR"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    data = load_shapes(train_size=args.train_size, val_size=1, test_size=args.test_size)
+    assert isinstance(data.train, ShapesDataset) and isinstance(data.test, ShapesDataset)
+    start = time.perf_counter()
+    results = {}
+    for factor in args.factors:
+        results[factor] = train_factor(factor, data.train, data.test, args)
+        print(f"{factor}: {results[factor]}", flush=True)
+    total = time.perf_counter() - start
+
+    print("\n| factor | classes | test accuracy | train time (s) |")
+    print("|---|---:|---:|---:|")
+    for factor, r in results.items():
+        classes = data.task(factor).num_classes
+        print(f"| {factor} | {classes} | {r['accuracy']:.4f} | {r['train_seconds']:.0f} |")
+    print(f"\nTotal {total:.0f} s on {args.threads} thread(s); target accuracy >= 0.95 per factor.")
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    payload = {
+        "benchmark": "shapes_identifiability",
+        "config": config,
+        "results": results,
+        "all_at_least_0.95": all(r["accuracy"] >= 0.95 for r in results.values()),
+        "total_seconds": total,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+    }
+    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"Wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
