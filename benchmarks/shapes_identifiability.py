@@ -10,7 +10,6 @@ Prints a markdown table and writes ``benchmarks/results/shapes_identifiability.j
 """
 
 import argparse
-import itertools
 import json
 import platform
 import time
@@ -19,42 +18,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from orthomtl.data.base import Batch
 from orthomtl.data.shapes import FACTOR_NAMES, ShapesDataset, load_shapes
+from orthomtl.nn import build_encoder, build_head
 
 RESULTS = Path(__file__).resolve().parent / "results" / "shapes_identifiability.json"
 
 
-class SmallCNN(nn.Module):
-    """Four stride-2 convolutions (64 -> 4 pixels) and a two-layer classifier on the flat map.
-
-    The classifier sees the 4×4 map flattened rather than pooled, so where things are in the image
-    (the seam that shows the orientation, the top of the object that shows its scale) is kept.
-    """
-
-    def __init__(self, num_classes: int, width: int = 16) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        channels = [3, width, width, 2 * width, 4 * width]
-        for i, (c_in, c_out) in enumerate(itertools.pairwise(channels)):
-            kernel = 5 if i == 0 else 3
-            layers += [
-                nn.Conv2d(c_in, c_out, kernel, stride=2, padding=kernel // 2, bias=False),
-                nn.BatchNorm2d(c_out),
-                nn.ReLU(inplace=True),
-            ]
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(channels[-1] * 4 * 4, 256),
-            nn.ReLU(inplace=True),
-            nn.Linear(256, num_classes),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x))
+def classifier(num_classes: int, width: int) -> nn.Module:
+    """orthomtl's ``convnet`` encoder (four stride-2 convs, 64 → 4 px, flattened 4×4 map) and an
+    MLP head: the flattened map keeps where things are (the seam that shows the orientation, the
+    top of the object that shows its scale)."""
+    encoder = build_encoder(
+        "convnet", (3, 64, 64), 256, {"channels": [width, width, 2 * width, 4 * width]}
+    )
+    return nn.Sequential(encoder, nn.ReLU(), build_head("mlp", 256, num_classes, {"hidden": 256}))
 
 
 def batches(
@@ -74,7 +54,7 @@ def train_factor(
     rng = np.random.default_rng(args.seed)
     task = next(t for t in train.tasks if t.name == factor)
     assert task.num_classes is not None
-    model = SmallCNN(task.num_classes, width=args.width)
+    model = classifier(task.num_classes, args.width)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * (len(train) // args.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps)
@@ -136,7 +116,7 @@ def main() -> None:
     print(f"\nTotal {total:.0f} s on {args.threads} thread(s); target accuracy >= 0.95 per factor.")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"}
     payload = {
         "benchmark": "shapes_identifiability",
         "config": config,

@@ -84,8 +84,10 @@ def main() -> None:
         f"batch, noise={args.noise:g}": rate(noisy.train.__getitems__, batches, args.repeats),
     }
 
-    print(f"\nBatch size {args.batch_size}, one thread; median of {args.repeats} repeats "
-          f"of {args.batches} batches. One-off geometry tracing: {setup_seconds:.2f} s.\n")
+    print(
+        f"\nBatch size {args.batch_size}, one thread; median of {args.repeats} repeats "
+        f"of {args.batches} batches. One-off geometry tracing: {setup_seconds:.2f} s.\n"
+    )
     print("| case | images/s (wall) | images/s (CPU time) |")
     print("|---|---:|---:|")
     for name, r in cases.items():
@@ -97,7 +99,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": "shapes_throughput",
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "config": {
+            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"
+        },
         "threads": 1,
         "setup_seconds": setup_seconds,
         "results": cases,

@@ -50,6 +50,9 @@ class RunResult:
     method: str
     dataset: str
     runs: list[SeedRun] = field(default_factory=list)
+    label: str = ""
+    rank: int = 0
+    """This process's global rank (under DDP every process returns a result)."""
 
     @property
     def run_dirs(self) -> list[Path]:
@@ -63,7 +66,7 @@ class RunResult:
     def table(self, splits: Sequence[str] = ("val", "test")) -> str:
         """A markdown table of every task metric, mean ± std over seeds."""
         keys = task_metric_keys(self.runs[0].metrics[splits[0]])
-        title = f"| {self.method} on {self.dataset} ({len(self.runs)} seed(s)) | "
+        title = f"| {self.label or self.method} on {self.dataset} ({len(self.runs)} seed(s)) | "
         lines = [title + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
         for key in keys:
             cells = [
@@ -193,7 +196,9 @@ def run(
     """Train the configured method once per seed; each seed gets its own run directory."""
     cfg = as_config(config, overrides)
     fabric = _fabric(cfg)
-    result = RunResult(method=cfg.method.name, dataset=cfg.data.name)
+    result = RunResult(
+        method=cfg.method.name, dataset=cfg.data.name, label=run_label(cfg), rank=fabric.global_rank
+    )
     for seed in cfg.seeds:
         result.runs.append(_train_seed(fabric, cfg, seed, None, None, callbacks))
     return result
@@ -209,7 +214,13 @@ def resume(
     checkpoint.check_readable(ckpt)
     fabric = _fabric(cfg)
     seed_run = _train_seed(fabric, cfg, cfg.seeds[0], run_dir, ckpt, callbacks)
-    return RunResult(method=cfg.method.name, dataset=cfg.data.name, runs=[seed_run])
+    return RunResult(
+        method=cfg.method.name,
+        dataset=cfg.data.name,
+        runs=[seed_run],
+        label=run_label(cfg),
+        rank=fabric.global_rank,
+    )
 
 
 class TrainedModel:

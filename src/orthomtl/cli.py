@@ -19,6 +19,8 @@ from orthomtl.report import compare
 
 
 def _print_result(result: RunResult) -> None:
+    if result.rank != 0:
+        return
     print()
     print(result.table())
     for seed_run in result.runs:

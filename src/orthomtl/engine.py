@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import torch
 from lightning_fabric import Fabric
 from lightning_fabric.loggers import CSVLogger, TensorBoardLogger
-from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -24,6 +23,7 @@ from orthomtl import checkpoint
 from orthomtl.config import OptimConfig, TrainerConfig
 from orthomtl.data.base import Batch, TaskData, TaskDataset
 from orthomtl.data.sampler import GlobalBatchSampler
+from orthomtl.distributed import prepare_batchnorm
 from orthomtl.methods.base import Method
 from orthomtl.optim import build_optimizer, build_scheduler
 from orthomtl.rundir import trim_metrics
@@ -51,30 +51,6 @@ class Progress:
 
 def _first(items: Batch) -> Batch:
     return items
-
-
-def _prepare_batchnorm(fabric: Fabric, method: Method, sync: bool) -> None:
-    """Under DDP, each rank normalises with its own batch statistics unless BatchNorm is synced."""
-    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in method.model.modules())
-    if fabric.world_size == 1 or not has_bn:
-        return
-    if sync:
-        if fabric.device.type == "cpu":
-            raise ValueError(
-                "trainer.sync_batchnorm needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel). "
-                "On CPU, use an encoder without BatchNorm "
-                "(e.g. model.encoder_options.batch_norm=false)."
-            )
-        method.model = nn.SyncBatchNorm.convert_sync_batchnorm(method.model)
-    elif fabric.is_global_zero:
-        warnings.warn(
-            f"The model has BatchNorm layers and runs on {fabric.world_size} processes: "
-            "each normalises "
-            "with its own batch statistics, so results differ from one process. Set "
-            "trainer.sync_batchnorm=true (GPU) or disable BatchNorm in the encoder to match "
-            "exactly.",
-            stacklevel=2,
-        )
 
 
 class Engine:
@@ -107,7 +83,7 @@ class Engine:
         self.num_workers, self.eval_batch_size = num_workers, eval_batch_size
         self.train_loader, self.sampler = self._loader(data.train, batch_size, train=True)
         self.steps_per_epoch = len(self.sampler)
-        _prepare_batchnorm(fabric, method, trainer.sync_batchnorm)
+        method.model = prepare_batchnorm(fabric, method.model, trainer.sync_batchnorm)
         optimizer = build_optimizer(method.parameter_groups(), optim)
         self.scheduler = build_scheduler(
             optimizer, optim, trainer.max_epochs * self.steps_per_epoch, self.steps_per_epoch
@@ -269,7 +245,8 @@ class Engine:
             total=self.steps_per_epoch,
             initial=start,
             desc=f"epoch {epoch + 1}/{self.trainer.max_epochs}",
-            disable=not (self.trainer.progress_bar and self.fabric.is_global_zero),
+            # None: tqdm shows the bar on a terminal only, keeping logs and CI output clean
+            disable=None if self.trainer.progress_bar and self.fabric.is_global_zero else True,
             leave=False,
         )
         every_ckpt = self.trainer.checkpoint_every_n_steps
