@@ -128,3 +128,12 @@ def test_corrupt_checkpoint_is_refused_and_run_dir_untouched(
     ):
         orthomtl.resume(run_dir)
     assert _digest(run_dir) == before
+
+
+def test_resume_from_best_continues_after_its_epoch(finished_run: Path, tmp_path: Path) -> None:
+    run_dir = Path(shutil.copytree(finished_run, tmp_path / finished_run.name))
+    best = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)["progress"]
+    assert (best["epoch"], best["batch"]) == (1, 0)  # saved after the epoch, not inside it
+    result = orthomtl.resume(run_dir, "best.ckpt")
+    assert orthomtl.rundir.read_results(run_dir)["epochs"] == 1
+    assert result.runs[0].metrics["test"]["digit/accuracy"] > 0

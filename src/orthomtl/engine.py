@@ -73,13 +73,9 @@ class Engine:
         callbacks: Sequence[Callback] = (),
     ) -> None:
         self.fabric, self.method, self.data, self.trainer = fabric, method, data, trainer
-        self.run_dir, self.seed, self.config, self.callbacks = (
-            Path(run_dir),
-            seed,
-            config or {},
-            callbacks,
-        )
+        self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
+        self.seed, self.config, self.callbacks = seed, config or {}, callbacks
         self.num_workers, self.eval_batch_size = num_workers, eval_batch_size
         self.train_loader, self.sampler = self._loader(data.train, batch_size, train=True)
         self.steps_per_epoch = len(self.sampler)
@@ -191,11 +187,8 @@ class Engine:
             value < best if self.trainer.monitor_mode == "min" else value > best
         )
         if better:
-            self.progress.best_value, self.progress.best_epoch, self.progress.bad_rounds = (
-                value,
-                epoch,
-                0,
-            )
+            self.progress.best_value, self.progress.best_epoch = value, epoch
+            self.progress.bad_rounds = 0
             self.save("best.ckpt")
             return False
         self.progress.bad_rounds += 1
@@ -210,9 +203,8 @@ class Engine:
             if not torch.isfinite(losses["total"]):
                 raise FloatingPointError(
                     f"The training loss became {float(losses['total'].detach())} at epoch "
-                    f"{self.progress.epoch}, "
-                    f"step {self.progress.step}. Lower optim.lr or set trainer.grad_clip; the last "
-                    f"checkpoint is in {self.ckpt_dir}."
+                    f"{self.progress.epoch}, step {self.progress.step}. Lower optim.lr or set "
+                    f"trainer.grad_clip; the last checkpoint is in {self.ckpt_dir}."
                 )
             self.optimizer.zero_grad(set_to_none=True)
             method.backward(losses)
@@ -275,10 +267,11 @@ class Engine:
             while self.progress.epoch < self.trainer.max_epochs and not self.progress.stopped_early:
                 epoch = self.progress.epoch
                 self._run_epoch(epoch)
+                # the epoch is done: a checkpoint saved from here on (best or last) resumes after it
+                self.progress.epoch, self.progress.batch = epoch + 1, 0
                 last = epoch + 1 == self.trainer.max_epochs
                 if (epoch + 1) % self.trainer.val_every_n_epochs == 0 or last:
                     self.progress.stopped_early = self._validate(epoch)
-                self.progress.epoch, self.progress.batch = epoch + 1, 0
                 self.save("last.ckpt")
         finally:
             self._close_loggers()
