@@ -24,7 +24,7 @@ from orthomtl import checkpoint
 from orthomtl.config import Config, ConfigError, ModelConfig, from_dict, load_config, resolved
 from orthomtl.data.base import TaskData
 from orthomtl.engine import Callback, Engine
-from orthomtl.methods.base import Method
+from orthomtl.methods.base import Method, Stage
 from orthomtl.metrics.functional import mean_std
 from orthomtl.nn.base import check_input
 from orthomtl.registry import DATASETS, METHODS
@@ -148,22 +148,41 @@ def _train_seed(
         run_dir = Path(fabric.broadcast(path))
         if fabric.is_global_zero:
             save_config(run_dir, saved)
-    engine = Engine(
-        fabric,
-        method,
-        data,
-        run_dir,
-        config.trainer,
-        config.optim,
-        seed=seed,
-        batch_size=config.data.batch_size,
-        eval_batch_size=config.data.eval_batch_size,
-        num_workers=config.data.num_workers,
-        config=saved,
-        callbacks=callbacks,
-    )
-    progress = engine.fit(resume_from)
-    metrics, which = engine.final_metrics()
+    stage: Stage | None = Stage("", method, config.trainer, config.optim)
+    records: list[dict[str, Any]] = []
+    while stage is not None:
+        stage_dir = run_dir / stage.name if stage.name else run_dir
+        last = stage_dir / "checkpoints" / "last.ckpt"
+        start = (
+            resume_from if not stage.name else (last if resume_from and last.is_file() else None)
+        )
+        engine = Engine(
+            fabric,
+            stage.method,
+            data,
+            stage_dir,
+            stage.trainer,
+            stage.optim,
+            seed=seed,
+            batch_size=config.data.batch_size,
+            eval_batch_size=config.data.eval_batch_size,
+            num_workers=config.data.num_workers,
+            config=saved,
+            callbacks=callbacks,
+        )
+        progress = engine.fit(start)
+        metrics, which = engine.final_metrics()
+        records.append(
+            {
+                "stage": stage.name or "main",
+                "checkpoint": which,
+                "best_epoch": progress.best_epoch,
+                "epochs": progress.epoch,
+                "steps": progress.step,
+                "wall_time_s": round(progress.wall_time, 3),
+            }
+        )
+        stage = stage.method.next_stage(stage.trainer, stage.optim)
     if fabric.is_global_zero:
         write_results(
             run_dir,
@@ -178,11 +197,12 @@ def _train_seed(
                 ],
                 "input_shape": list(data.input_shape),
                 "metrics": metrics,
-                "checkpoint": which,
-                "best_epoch": progress.best_epoch,
-                "epochs": progress.epoch,
-                "steps": progress.step,
-                "wall_time_s": round(engine.progress.wall_time, 3),
+                "checkpoint": records[-1]["checkpoint"],
+                "best_epoch": records[-1]["best_epoch"],
+                "epochs": records[-1]["epochs"],
+                "steps": records[-1]["steps"],
+                "wall_time_s": round(sum(r["wall_time_s"] for r in records), 3),
+                "stages": records,
             },
         )
     return SeedRun(seed=seed, run_dir=run_dir, metrics=metrics)
@@ -257,9 +277,19 @@ def load(run_dir: str | Path, checkpoint_name: str | None = None) -> TrainedMode
     results = read_results(run_dir)
     tasks = [Task(**spec) for spec in results["tasks"]]
     method = build_method(cfg, tasks, results["input_shape"])
-    name = checkpoint_name or f"{results['checkpoint']}.ckpt"
-    state = checkpoint.read(run_dir / "checkpoints" / name)
-    method.network.load_state_dict(state["model"])
+    stages = results.get("stages", [{"stage": "main", "checkpoint": results["checkpoint"]}])
+    for i, record in enumerate(stages):
+        stage_dir = run_dir if record["stage"] == "main" else run_dir / record["stage"]
+        last_stage = i == len(stages) - 1
+        name = checkpoint_name if last_stage and checkpoint_name else f"{record['checkpoint']}.ckpt"
+        state = checkpoint.read(stage_dir / "checkpoints" / name)
+        method.network.load_state_dict(state["model"])
+        if not last_stage:
+            stage = method.next_stage(cfg.trainer, cfg.optim)
+            assert stage is not None, (
+                f"{run_dir}: results.json lists more stages than the method has"
+            )
+            method = stage.method
     return TrainedModel(method, tasks, results["input_shape"])
 
 

@@ -8,15 +8,16 @@ devices, DDP, ``all_reduce``, checkpoint I/O and the loggers.
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from lightning_fabric import Fabric
 from lightning_fabric.loggers import CSVLogger, TensorBoardLogger
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from orthomtl import checkpoint
@@ -85,7 +86,7 @@ class Engine:
             optimizer, optim, trainer.max_epochs * self.steps_per_epoch, self.steps_per_epoch
         )
         method.model, self.optimizer = fabric.setup(method.model, optimizer)
-        method.attach(fabric)
+        method.attach(fabric, self._train_subset)
         self.progress = Progress()
         self.loggers: list[Any] = []
 
@@ -110,6 +111,20 @@ class Engine:
             generator=torch.Generator().manual_seed(self.seed),  # keeps the global RNG untouched
         )
         return self.fabric.setup_dataloaders(loader, use_distributed_sampler=False), sampler
+
+    def _train_subset(self, fraction: float, epoch: int) -> Iterable[Batch]:
+        """This rank's share of a random ``fraction`` of the training split, drawn from
+        ``(seed, epoch)``, with that epoch's augmentations."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"The share of the training data must be in (0, 1], got {fraction}.")
+        size = len(self.data.train)
+        chosen = np.random.default_rng([self.seed, epoch, 1]).permutation(size)
+        chosen = np.sort(chosen[: max(1, round(fraction * size))])
+        self.data.train.set_epoch(epoch)
+        loader, _ = self._loader(
+            Subset(self.data.train, chosen.tolist()), self.eval_batch_size, False
+        )
+        return loader
 
     # --- checkpoints -----------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

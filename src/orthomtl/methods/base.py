@@ -7,18 +7,30 @@ losses, and may hook into the loop. It never writes a loop, a checkpoint or a lo
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from lightning_fabric import Fabric
 from torch import Tensor, nn
 
-from orthomtl.config import ModelConfig
+from orthomtl.config import ModelConfig, OptimConfig, TrainerConfig
 from orthomtl.data.base import Batch
 from orthomtl.metrics.tasks import TaskMetrics
 from orthomtl.tasks import Task
 
 ReduceSum = Callable[[Tensor], Tensor]
+TrainSubset = Callable[[float, int], Iterable[Batch]]
+
+
+@dataclass
+class Stage:
+    """A follow-up training stage: a second run of the engine, in ``<run_dir>/<name>/``."""
+
+    name: str
+    method: "Method"
+    trainer: TrainerConfig
+    optim: OptimConfig
 
 
 class Method(ABC):
@@ -47,11 +59,12 @@ class Method(ABC):
         self.model_config = model
 
     # --- set-up -------------------------------------------------------------------------------
-    def attach(self, fabric: Fabric) -> None:
-        """Called by the engine once the model is set up; gives access to ``all_reduce`` and
-        devices.
-        """
+    def attach(self, fabric: Fabric, train_subset: "TrainSubset") -> None:
+        """Called by the engine once the model is set up. ``fabric`` gives ``all_reduce`` and the
+        devices; ``train_subset(fraction, epoch)`` iterates this rank's share of a seeded random
+        ``fraction`` of the training split (for statistics passes)."""
         self.fabric = fabric
+        self.train_subset = train_subset
 
     def parameter_groups(self) -> Iterable[Tensor] | list[dict[str, Any]]:
         """What the engine's optimiser updates. Defaults to every parameter of ``self.model``."""
@@ -84,8 +97,7 @@ class Method(ABC):
     # --- evaluation and inference ----------------------------------------------------------------
     @abstractmethod
     def outputs(self, x: Tensor) -> dict[str, Tensor]:
-        """Raw head outputs per task for inputs ``x`` (no grad, eval mode, no distributed wrapper).
-        """
+        """Raw head outputs per task for ``x`` (no grad, eval mode, no distributed wrapper)."""
 
     @abstractmethod
     def encode(self, x: Tensor) -> Tensor:
@@ -93,8 +105,7 @@ class Method(ABC):
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Batch], reduce_sum: ReduceSum) -> dict[str, float]:
-        """Task metrics over ``batches`` (this rank's share), summed across ranks by ``reduce_sum``.
-        """
+        """Task metrics over this rank's ``batches``, summed across ranks by ``reduce_sum``."""
         metrics = TaskMetrics(self.tasks)
         self.network.eval()
         for batch in batches:
@@ -103,6 +114,11 @@ class Method(ABC):
         self.network.train()
         metrics.reduce(reduce_sum)
         return metrics.compute()
+
+    def next_stage(self, trainer: TrainerConfig, optim: OptimConfig) -> Stage | None:
+        """The stage to train once this one is done (built from this stage's trained modules),
+        or ``None``. Domain Expansion's decoders are such a stage."""
+        return None
 
     # --- state outside state_dict() ------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
