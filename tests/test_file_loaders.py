@@ -15,6 +15,7 @@ from orthomtl.data.base import TaskDataset
 from orthomtl.data.dsprites import load_dsprites
 from orthomtl.data.image_npz import load_image_npz
 from orthomtl.data.mnist import FILES, load_mnist
+from orthomtl.data.rotation import rotate
 from orthomtl.data.shapes3d import load_shapes3d
 from orthomtl.registry import DATASETS
 
@@ -65,9 +66,13 @@ def test_mnist_reads_plain_and_gzipped_idx(mnist_dir: Path) -> None:
     assert (len(data.train), len(data.val), len(data.test)) == (25, 5, 10)
     assert data.input_shape == (1, 28, 28) and [t.name for t in data.tasks] == ["digit", "angle"]
     assert torch.equal(data.test.targets["digit"], torch.arange(10).flip(0))
-    assert data.test.x.min() == 1.0 and data.train.x.min() >= 0 and data.train.x.max() <= 1
+    assert data.test.x.dtype == torch.uint8 and data.test.x.min() == 255  # the file's pixels
     batch = everything(data.test)
+    assert batch.x.dtype == torch.float32 and batch.x.min() >= 0 and batch.x.max() <= 1
     assert batch.targets["angle"].abs().max() <= np.pi / 2
+    train = everything(data.train)  # gathered, scaled to [0, 1], then rotated
+    expected = rotate(data.train.x.float() * (1 / 255), train.targets["angle"].double())
+    torch.testing.assert_close(train.x, expected, atol=1e-5, rtol=0)
     other_seed = load_mnist(seed=4, path=str(mnist_dir), val_size=5)
     assert torch.equal(batch.targets["angle"], everything(other_seed.test).targets["angle"])
     digits = np.concatenate([data.train.targets["digit"], data.val.targets["digit"]])
@@ -78,7 +83,9 @@ def test_mnist_without_rotation_and_subsampled(mnist_dir: Path) -> None:
     data = load_mnist(path=str(mnist_dir), rotate=False, val_size=4, train_size=10)
     assert (len(data.train), len(data.val)) == (10, 4) and [t.name for t in data.tasks] == ["digit"]
     batch = everything(data.test)
-    assert set(batch.targets) == {"digit"} and torch.equal(batch.x, data.test.x)
+    assert set(batch.targets) == {"digit"} and torch.equal(batch.x, torch.ones(10, 1, 28, 28))
+    assert data.train.x.dtype == torch.uint8
+    torch.testing.assert_close(everything(data.train).x, data.train.x / 255)
     with pytest.raises(ValueError, match="no task"):
         load_mnist(path=str(mnist_dir), rotate=False, val_size=4, tasks=["angle"])
 
@@ -189,6 +196,7 @@ def test_dsprites_labels_follow_the_latents(tmp_path: Path, compressed: bool, mo
         batch = everything(split)
         index = unstamp(batch.x)
         seen.extend(index)
+        assert split.x.dtype == torch.uint8 and torch.equal(batch.x, split.x.float())
         np.testing.assert_array_equal(batch.targets["shape"], classes[index, 1])
         np.testing.assert_array_equal(batch.targets["scale"], classes[index, 2])
         np.testing.assert_allclose(batch.targets["orientation"], values[index, 3], rtol=1e-6)
@@ -213,6 +221,15 @@ def test_dsprites_errors(sprites_file: Path, tmp_path: Path) -> None:
         load_dsprites(path=str(sprites_file), train_size=40, val_size=5, test_size=5)
     write_dsprites(sprites_file, latents_values=np.zeros((N_SPRITES, 5)))
     with pytest.raises(ValueError, match=r"latents_values has shape \(48, 5\); expected \(48, 6\)"):
+        load_dsprites(path=str(sprites_file), **sizes)
+    write_dsprites(sprites_file, imgs=stamp(N_SPRITES, 64).astype(np.float64))
+    binary = load_dsprites(path=str(sprites_file), **sizes)
+    assert binary.train.x.dtype == torch.uint8 and binary.train.x.max() == 1
+    write_dsprites(sprites_file, imgs=stamp(N_SPRITES, 64) * 0.5)
+    with pytest.raises(ValueError, match="binary pixels 0 and 1"):
+        load_dsprites(path=str(sprites_file), **sizes)
+    write_dsprites(sprites_file, imgs=stamp(N_SPRITES, 64) * 2)
+    with pytest.raises(ValueError, match="binary pixels 0 and 1"):
         load_dsprites(path=str(sprites_file), **sizes)
     write_dsprites(sprites_file, imgs=np.zeros((N_SPRITES, 64 * 64), np.uint8))
     with pytest.raises(ValueError, match=r"expected a C-ordered \(N, H, W\)"):
@@ -263,6 +280,8 @@ def test_shapes3d_factor_classes(tmp_path: Path) -> None:
         np.testing.assert_array_equal(batch.factors, classes[index])
         np.testing.assert_array_equal(batch.targets["orientation"], classes[index, 5])
         assert batch.x.max() == 1.0 and torch.equal(batch.x[:, 0], batch.x[:, 2])
+        assert split.x.dtype == torch.uint8 and split.x.shape[1:] == (3, 16, 16)
+        torch.testing.assert_close(batch.x, split.x / 255)
     small = load_shapes3d(
         path=str(tmp_path / "3dshapes.h5"), tasks=["shape"], train_size=5, val_size=2, test_size=2
     )
@@ -282,7 +301,7 @@ def test_shapes3d_noise(tmp_path: Path) -> None:
     other = load_shapes3d(seed=5, path=str(tmp_path), noise=0.2, **sizes)
     other.test.set_epoch(3)
     assert torch.equal(everything(data.test).x, everything(other.test).x)
-    with pytest.raises(ValueError, match="noise must be in"):
+    with pytest.raises(ValueError, match=r"shapes3d: data\.noise must be .* \[0, 1\), got 1\.5"):
         load_shapes3d(path=str(tmp_path), noise=1.5, **sizes)
 
 
@@ -297,6 +316,9 @@ def test_shapes3d_errors(tmp_path: Path) -> None:
         load_shapes3d(path=str(file), **sizes)
     write_shapes(file, images=np.zeros((N_SHAPES, 8, 8), np.uint8))
     with pytest.raises(ValueError, match=r"expected images \(N, H, W, 3\)"):
+        load_shapes3d(path=str(file), **sizes)
+    write_shapes(file, images=np.zeros((N_SHAPES, 8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match="has float32 images; expected uint8"):
         load_shapes3d(path=str(file), **sizes)
     write_shapes(file, labels=np.arange(N_SHAPES * 6.0).reshape(N_SHAPES, 6))
     with pytest.raises(
@@ -325,6 +347,10 @@ def test_image_npz_infers_tasks_and_layout(tmp_path: Path) -> None:
     assert (len(data.train), len(data.val), len(data.test)) == (14, 2, 4)
     batch = everything(data.val)
     assert batch.x.max() <= 1 and batch.targets["size"].dtype == torch.float32
+    assert data.val.x.dtype == torch.uint8  # kept as stored, scaled per batch as before:
+    assert torch.equal(batch.x, torch.from_numpy(data.val.x.numpy() * np.float32(1 / 255)))
+    rows = {x.tobytes() for x in images.transpose(0, 3, 1, 2)}
+    assert all(x.tobytes() in rows for x in data.train.x.numpy())
     np.savez(file, images=images, kind=np.arange(20) % 4, extra=np.zeros((20, 5)))
     assert [t.name for t in load_image_npz(path=str(file), tasks=["kind"]).tasks] == ["kind"]
     with pytest.raises(ValueError, match=r"lacks the array\(s\) \['size'\]"):
@@ -333,6 +359,7 @@ def test_image_npz_infers_tasks_and_layout(tmp_path: Path) -> None:
     spec = {"turn": "angle", "y": "classification"}
     data = load_image_npz(path=str(file), images_key="pics", tasks_spec=spec, tasks=["turn"])
     assert data.input_shape == (2, 5, 5) and data.tasks[0].kind == "angle"
+    assert data.train.x.dtype == torch.float32 and data.train.scale is None
     np.savez(file, images=np.zeros((10, 5, 5)), y=np.arange(10.0))
     data = load_image_npz(path=str(file), tasks_spec={"y": "classification"}, val_fraction=0.3)
     assert data.input_shape == (1, 5, 5) and data.tasks[0].num_classes == 10

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from orthomtl.data.augment import random_uniform
 from orthomtl.data.base import TaskData
 from orthomtl.data.rotated_digits import digit_images, load_rotated_digits
-from orthomtl.data.rotation import RandomRotation, augment_uniform, rotate
+from orthomtl.data.rotation import RandomRotation, rotate
 from orthomtl.registry import DATASETS
 
 
@@ -122,10 +123,10 @@ def test_random_rotation_transform() -> None:
         RandomRotation(200, seed=0, fixed=False)
 
 
-def test_augment_uniform_is_counter_based() -> None:
-    u = augment_uniform(np.arange(10_000), seed=0, epoch=0, fixed=False)
+def test_random_uniform_is_counter_based() -> None:
+    u = random_uniform(np.arange(10_000), seed=0, epoch=0, fixed=False)
     assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.02
-    v = augment_uniform(np.array([9_999, 17, 0]), seed=0, epoch=0, fixed=False)
+    v = random_uniform(np.array([9_999, 17, 0]), seed=0, epoch=0, fixed=False)
     np.testing.assert_array_equal(v, u[[9_999, 17, 0]])
 
 

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from orthomtl.data import shapes_render
+from orthomtl.data.augment import salt_and_pepper
 from orthomtl.data.base import TaskData
-from orthomtl.data.shapes import TASKS, load_shapes, salt_and_pepper
+from orthomtl.data.shapes import TASKS, load_shapes
 from orthomtl.data.shapes_render import (
     FACTOR_NAMES,
     FACTOR_SIZES,
@@ -181,6 +182,8 @@ def test_noise_is_a_pure_function_of_seed_epoch_index() -> None:
     test_epoch0 = data.test.__getitems__([0, 1]).x
     data.test.set_epoch(5)
     assert torch.equal(data.test.__getitems__([0, 1]).x, test_epoch0)  # fixed per index
+    assert torch.equal(other_seed.test.__getitems__([0, 1]).x, test_epoch0)  # and every seed
+    assert torch.equal(other_seed.val.__getitems__([2]).x, data.val.__getitems__([2]).x)
 
 
 def test_salt_and_pepper_keys_every_image_separately() -> None:

@@ -6,7 +6,8 @@ pos_y. Tasks: ``shape`` (3 classes), ``scale`` (6 classes), ``orientation`` (an 
 every 90° and an ellipse every 180°, so orientation is ambiguous for those shapes.
 
 Only the sampled rows of ``imgs`` are kept: the array is streamed out of the (compressed) archive in
-chunks rather than decompressed whole, so memory stays proportional to the sample.
+chunks rather than decompressed whole, so memory stays proportional to the sample. The binary pixels
+stay uint8 in memory and become float32 a batch at a time.
 """
 
 import zipfile
@@ -107,8 +108,13 @@ def load_dsprites(
         images = read_rows(file, "imgs", rows, n)
     except (zipfile.BadZipFile, zlib.error, EOFError) as err:
         raise ValueError(f"{NAME}: {file}: the 'imgs' array is corrupt ({err}).") from err
-    if images.min(initial=0) < 0 or images.max(initial=0) > 1:
+    if images.dtype == np.uint8:
+        binary = images.max(initial=0) <= 1
+    else:
+        binary = bool(((images == 0) | (images == 1)).all())
+    if not binary:
         raise ValueError(f"{NAME}: imgs must hold binary pixels 0 and 1, as in the official file.")
+    images = images.astype(np.uint8, copy=False)
     columns = {
         "shape": classes[:, 1],
         "scale": classes[:, 2],
@@ -118,11 +124,12 @@ def load_dsprites(
     }
     train, val, test = (
         ArrayDataset(
-            images[np.searchsorted(rows, part), None].astype(np.float32),
+            images[np.searchsorted(rows, part), None],
             {task: column[part] for task, column in columns.items()},
             selected,
             factors=classes[part],
             name=f"{NAME} {split}",
+            scale=1.0,
         )
         for part, split in zip(parts, ("train", "val", "test"), strict=True)
     )

@@ -2,8 +2,9 @@
 
 The archive holds an image array (``images`` by default) of shape (N, H, W), (N, H, W, C) or
 (N, C, H, W), and one label array (N,) per task. A 4-D array is read as channels-last when its last
-axis has at most 4 entries and axis 1 has more, else as channels-first. ``uint8`` images are scaled
-by 1/255; others are used as they are.
+axis has at most 4 entries and axis 1 has more, else as channels-first. ``uint8`` images stay uint8
+in memory and are scaled by 1/255 a batch at a time; others are stored as float32 and used as they
+are.
 
 Task kinds come from ``tasks_spec`` (label key to ``classification``, ``regression`` or ``angle``)
 or, without it, from every other array in the archive: integer or boolean arrays are classification
@@ -25,7 +26,7 @@ _HOW = "e.g. written by np.savez(path, images=x, label_a=y_a, label_b=y_b)"
 
 
 def to_channels_first(images: np.ndarray, where: str) -> np.ndarray:
-    """(N, H, W), (N, H, W, C) or (N, C, H, W) to float32 (N, C, H, W); uint8 scaled to [0, 1]."""
+    """(N, H, W), (N, H, W, C) or (N, C, H, W) to (N, C, H, W): uint8 kept, others float32."""
     if not (np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_):
         raise ValueError(f"{NAME}: {where} holds {images.dtype}; expected numeric pixels.")
     if images.ndim == 3:
@@ -37,8 +38,7 @@ def to_channels_first(images: np.ndarray, where: str) -> np.ndarray:
             f"{NAME}: {where} has shape {images.shape}; expected (N, H, W), (N, H, W, C) "
             "or (N, C, H, W)."
         )
-    scale = 1 / 255 if images.dtype == np.uint8 else 1.0
-    return (images * np.float32(scale)).astype(np.float32)
+    return images if images.dtype == np.uint8 else images.astype(np.float32)
 
 
 def make_task(
@@ -133,12 +133,14 @@ def load_image_npz(
     val_size = max(1, round(n * val_fraction))
     test_size = max(1, round(n * test_fraction))
     sizes = {"train": n - val_size - test_size, "val": val_size, "test": test_size}
+    scale = 1 / 255 if images.dtype == np.uint8 else None
     train, val, test = (
         ArrayDataset(
             images[part],
             {key: values[part] for key, values in labels.items()},
             selected,
             name=f"{NAME} {split} ({file.name})",
+            scale=scale,
         )
         for part, split in zip(fixed_splits(NAME, n, sizes), sizes, strict=True)
     )

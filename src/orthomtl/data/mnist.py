@@ -3,7 +3,8 @@
 ``data.path`` is a directory holding the four official files, each plain or gzipped (a torchvision
 root with ``MNIST/raw`` inside works too). Validation images come from the training file (a fixed
 split); the test split is the official 10 000-image test file. Tasks: ``digit`` and, when rotating,
-``angle`` (radians, positive counter-clockwise).
+``angle`` (radians, positive counter-clockwise). The pixels stay uint8 in memory and are scaled to
+``[0, 1]`` a batch at a time, before the rotation.
 """
 
 import gzip
@@ -96,7 +97,7 @@ def find_files(path: str | None) -> dict[str, Path]:
 
 
 def read_pair(images_file: Path, labels_file: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 1, H, W) float32 in ``[0, 1]`` and labels (N,) int64, checked for consistency."""
+    """Images (N, 1, H, W) uint8 and labels (N,) int64, checked for consistency."""
     images, labels = read_idx(images_file), read_idx(labels_file)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise ValueError(
@@ -113,7 +114,7 @@ def read_pair(images_file: Path, labels_file: Path) -> tuple[np.ndarray, np.ndar
             f"{NAME}: {images_file} has {len(images)} images but {labels_file} has "
             f"{len(labels)} labels; expected the same number."
         )
-    return (images[:, None] / np.float32(255.0)).astype(np.float32), labels.astype(np.int64)
+    return images[:, None], labels.astype(np.int64)
 
 
 def load_mnist(
@@ -157,6 +158,7 @@ def load_mnist(
         tasks=tasks,
         rotate_images=rotate,
         max_degrees=max_degrees,
+        scale=1 / 255,
     )
 
 

@@ -3,7 +3,7 @@
 Angles are in radians and positive means **counter-clockwise** as the image is displayed (row 0 at
 the top): ``rotate(x, π/2)`` equals ``np.rot90(x, axes=(-2, -1))``.
 
-Draws are a pure function of ``(seed, epoch, index)`` (see ``orthomtl.data.base``): each index's
+Draws are a pure function of ``(seed, epoch, index)`` (see ``orthomtl.data.augment``): each index's
 uniform value comes from a counter-based hash, so it is the same whichever batch the index is in.
 """
 
@@ -14,37 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from orthomtl.data.augment import random_uniform
 from orthomtl.data.base import ArrayDataset, TaskData, select_tasks
 from orthomtl.tasks import Task
 
 DIGIT = Task("digit", "classification", 10)
 ANGLE = Task("angle", "angle")
-
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-def augment_uniform(counters: np.ndarray, *, seed: int, epoch: int, fixed: bool) -> np.ndarray:
-    """Uniform values in ``[0, 1)``, one per counter, a pure function of ``(seed, epoch, counter)``.
-
-    A SplitMix64 hash of the counter under a key from ``(seed, epoch)``: vectorised, and
-    independent of which other counters are drawn alongside.
-
-    Args:
-        counters: non-negative integers, any shape (e.g. dataset indices).
-        seed: the augmentation seed.
-        epoch: the epoch; ignored when ``fixed``.
-        fixed: draws that never change with the epoch, from a stream separate from the per-epoch
-            draws of any seed.
-    """
-    entropy = [1, seed] if fixed else [0, seed, epoch]
-    key = np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]
-    z = (np.asarray(counters, dtype=np.uint64) + np.uint64(1)) * _GAMMA + key
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 def rotate(x: Tensor, angles: Tensor) -> Tensor:
@@ -94,7 +69,7 @@ class RandomRotation:
 
     def angles(self, indices: np.ndarray, epoch: int) -> Tensor:
         """The angles (radians, float64) of the given dataset indices at ``epoch``."""
-        u = augment_uniform(indices, seed=self.seed, epoch=epoch, fixed=self.fixed)
+        u = random_uniform(indices, seed=self.seed, epoch=epoch, fixed=self.fixed)
         return torch.from_numpy((2.0 * u - 1.0) * self.max_radians)
 
     def __call__(
@@ -113,17 +88,21 @@ def digit_task_data(
     tasks: list[str] | None,
     rotate_images: bool,
     max_degrees: float,
+    scale: float | None = None,
 ) -> TaskData:
     """The TaskData of a digit dataset whose images are randomly rotated.
 
     Args:
         name: the dataset's name, used in error messages.
-        splits: ``(images (N, 1, H, W) in [0, 1], digit labels (N,))`` for train, val and test.
+        splits: ``(images (N, 1, H, W), digit labels (N,))`` for train, val and test, the images
+            in ``[0, 1]`` (after ``scale``, if given).
         seed: the training augmentation seed. Validation and test angles are fixed per index and
             the same for every seed.
         tasks: task names to keep (``digit``, ``angle``); ``None`` for all.
         rotate_images: without rotation the only task is ``digit``.
         max_degrees: the largest rotation, in degrees.
+        scale: keep the images as given (e.g. uint8) and scale each batch to float32 before it is
+            rotated (see ``ArrayDataset``); ``None`` stores them as float32.
     """
     available = [DIGIT, ANGLE] if rotate_images else [DIGIT]
     selected = select_tasks(available, tasks, name)
@@ -140,6 +119,7 @@ def digit_task_data(
             selected,
             transform=rotation if rotate_images else None,
             name=f"{name} {split}",
+            scale=scale,
         )
         for (x, y), rotation, split in zip(splits, rotations, ("train", "val", "test"), strict=True)
     )

@@ -4,20 +4,19 @@ Factors (``labels`` columns, stored as values): floor_hue (10), wall_hue (10), o
 scale (8), shape (4), orientation (15). Each factor's sorted distinct values in the file map to
 class indices ``0, 1, ...``, and any factor can be a (classification) task.
 
-Only the sampled rows of ``images`` are read from the HDF5 file. Optional salt-and-pepper noise is
-an augmentation: fresh every epoch in training, fixed per image in validation and test.
+Only the sampled rows of ``images`` are read from the HDF5 file, and they stay uint8 in memory
+(scaled to ``[0, 1]`` a batch at a time). Optional salt-and-pepper noise (``orthomtl.data.augment``)
+is an augmentation: fresh every epoch in training, fixed per image in validation and test.
 """
 
 from pathlib import Path
 
 import h5py
 import numpy as np
-import torch
-from torch import Tensor
 
+from orthomtl.data.augment import SaltAndPepper, check_noise
 from orthomtl.data.base import ArrayDataset, DatasetInfo, TaskData, select_tasks
 from orthomtl.data.files import fixed_splits, resolve_file
-from orthomtl.data.rotation import augment_uniform
 from orthomtl.registry import DATASETS
 from orthomtl.tasks import Task
 
@@ -37,34 +36,8 @@ TASKS = tuple(Task(name, "classification", size) for name, size in FACTOR_SIZES.
 _READ_ROWS = 2048
 
 
-class SaltAndPepper:
-    """An ``ArrayDataset`` transform setting a fraction of pixels (all channels) to 0 or 1.
-
-    Args:
-        amount: the probability that a pixel is replaced; half become 0, half 1.
-        seed: the augmentation seed.
-        fixed: the same noise per index forever (evaluation splits) instead of fresh each epoch.
-    """
-
-    def __init__(self, amount: float, seed: int, fixed: bool) -> None:
-        if not 0 <= amount <= 1:
-            raise ValueError(f"{NAME}: noise must be in [0, 1], got {amount}.")
-        self.amount, self.seed, self.fixed = amount, seed, fixed
-
-    def __call__(
-        self, x: Tensor, indices: np.ndarray, epoch: int
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        b, _, h, w = x.shape
-        pixels = np.arange(h * w, dtype=np.uint64)
-        counters = indices.astype(np.uint64)[:, None] * np.uint64(h * w) + pixels
-        u = augment_uniform(counters, seed=self.seed, epoch=epoch, fixed=self.fixed)
-        u = torch.from_numpy(u).reshape(b, 1, h, w)
-        x = x.masked_fill(u < self.amount / 2, 0.0)
-        return x.masked_fill((u >= self.amount / 2) & (u < self.amount), 1.0), {}
-
-
 def read_file(file: Path, sizes: dict[str, int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Images (n, 3, H, W) float32 in ``[0, 1]`` and factor classes (n, 6) of each split.
+    """Images (n, 3, H, W) uint8 as in the file and factor classes (n, 6) of each split.
 
     The splits are drawn with ``fixed_splits``; only their rows are read, in increasing order, a
     block at a time.
@@ -86,13 +59,18 @@ def read_file(file: Path, sizes: dict[str, int]) -> tuple[list[np.ndarray], list
                 f"{NAME}: {file} has images {images.shape} and labels {labels.shape}; expected "
                 f"images (N, H, W, 3) and labels (N, {len(FACTORS)}) with the same N."
             )
+        if images.dtype != np.uint8:
+            raise ValueError(
+                f"{NAME}: {file} has {images.dtype} images; expected uint8 pixels 0..255 as in "
+                "the official file."
+            )
         classes = factor_classes(labels[()])
         parts = fixed_splits(NAME, n, sizes)
         rows = np.sort(np.concatenate(parts))
-        pixels = np.empty((len(rows), 3, *images.shape[1:3]), np.float32)
+        pixels = np.empty((len(rows), 3, *images.shape[1:3]), np.uint8)
         for start in range(0, len(rows), _READ_ROWS):
             block = images[rows[start : start + _READ_ROWS]]
-            pixels[start : start + len(block)] = block.transpose(0, 3, 1, 2) / np.float32(255)
+            pixels[start : start + len(block)] = block.transpose(0, 3, 1, 2)
     where = [np.searchsorted(rows, part) for part in parts]
     return [pixels[w] for w in where], [classes[part] for part in parts]
 
@@ -130,11 +108,12 @@ def load_shapes3d(
         train_size: training images.
         val_size: validation images.
         test_size: test images.
-        noise: salt-and-pepper probability per pixel, 0 for none.
+        noise: salt-and-pepper probability per pixel, in ``[0, 1)``; 0 for none.
 
     Returns:
         The three splits, with inputs (3, 64, 64) and the six factor classes in ``Batch.factors``.
     """
+    noise = check_noise(noise, NAME)
     file = resolve_file(path, FILENAME, NAME, SOURCE)
     selected = select_tasks(TASKS, tasks, NAME)
     noises = [
@@ -152,6 +131,7 @@ def load_shapes3d(
             factors=y,
             transform=transform if noise > 0 else None,
             name=f"{NAME} {split}",
+            scale=1 / 255,
         )
         for x, y, transform, split in zip(
             images, classes, noises, ("train", "val", "test"), strict=True

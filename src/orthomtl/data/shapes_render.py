@@ -24,14 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-FACTOR_NAMES: tuple[str, ...] = (
-    "floor_hue",
-    "wall_hue",
-    "object_hue",
-    "scale",
-    "shape",
-    "orientation",
-)
+FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES: tuple[int, ...] = (10, 10, 10, 8, 4, 15)
 NUM_COMBINATIONS: int = int(np.prod(FACTOR_SIZES))
 SHAPE_NAMES: tuple[str, ...] = ("cube", "cylinder", "sphere", "capsule")
@@ -230,11 +223,8 @@ def _trace(
     specular = np.zeros(n)
     specular[seen[hit]] = _SPECULAR * np.clip((normal * half).sum(1), 0, 1) ** _SHININESS
     diffuse = _AMBIENT + (1 - _AMBIENT) * np.clip(normal @ _LIGHT, 0.0, 1.0)
-    static = np.stack([
-        _pool(scene.floor * lighting * ~covered),
-        _pool(scene.wall * lighting * ~covered),
-        _pool(specular),
-    ])
+    shade = lighting * ~covered
+    static = np.stack([_pool(m) for m in (scene.floor * shade, scene.wall * shade, specular)])
 
     def body(turn: float) -> np.ndarray:
         full = np.zeros(n)
