@@ -1,0 +1,356 @@
+"""Orthogonal pooling, the core of Domain Expansion (arXiv 2601.20069).
+
+The encoder's feature f (B×D) is projected onto M orthonormal axes v_m, the top-M eigenvectors of
+the feature covariance: the coefficient is c_m = ⟨f − μ, v_m⟩ and the paper's "orthogonal pooling"
+projection is f^{proj,m} = ⟨f − μ, v_m⟩ v_m. μ and V are buffers, refreshed from statistics
+between optimisation steps, so no gradient flows through them; gradients reach f. Each refresh
+matches the new axes to the previous ones with the Hungarian algorithm on the cost 1 − |V_prevᵀV|
+and flips signs, so axis m keeps meaning the same task(s) as training goes on.
+
+Choices of ours (binding for this library):
+
+- we centre by μ as the paper writes (the authors' code never updates μ);
+- statistics stream from the training forward passes (a random ``cov_fraction`` share of each
+  batch's rows) instead of an extra pass over the data; a method wanting a separate pass calls
+  ``accumulate`` from a no-grad loop;
+- statistics are sums (count, Σf, fᵀf) in float64, kept float64 even when the module is cast;
+- degenerate input raises ``DegenerateStatisticsError`` (too few samples, rank below M,
+  non-finite statistics) or, for near-equal eigenvalues, warns ``NearEqualEigenvaluesWarning`` and
+  keeps, inside each run of near-equal eigenvalues, the rotation closest to the previous basis
+  (see ``orthomtl.eigen.rotate_groups_towards``) before the Hungarian matching.
+
+Under DDP the per-rank statistics differ until ``refresh(reduce_sum)`` adds them up, so they must
+not be overwritten by DDP's buffer broadcast (exclude ``statistics_buffer_names(model)`` from it or
+disable ``broadcast_buffers``), and a checkpoint holds only the saving rank's share unless the
+method first calls ``reduce_statistics`` on every rank and ``reset_statistics`` on all but one.
+"""
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from orthomtl import eigen
+from orthomtl.eigen import NearEqualEigenvaluesWarning as NearEqualEigenvaluesWarning
+
+RefreshMode = Literal["epoch", "steps", "frozen"]
+Solver = Literal["auto", "eigh", "subspace"]
+ReduceSum = Callable[[Tensor], Tensor]
+STATISTICS = ("stat_count", "stat_sum", "stat_outer")
+
+
+class DegenerateStatisticsError(RuntimeError):
+    """The gathered statistics do not define M axes (too few samples, low rank, non-finite)."""
+
+
+class OrthogonalPooling(nn.Module):
+    """Coefficients c = (f − μ)V of features on M aligned principal axes (arXiv 2601.20069).
+
+    ``refresh`` selects when the basis is recomputed (see ``should_refresh``): ``"epoch"`` at every
+    epoch start, ``"steps"`` every ``refresh_every_steps`` optimisation steps, ``"frozen"`` at epoch
+    starts up to and including epoch ``freeze_after_epoch`` and never after. ``solver="auto"`` uses
+    ``torch.linalg.eigh`` for D ≤ ``subspace_threshold`` and warm-started subspace iteration
+    (at most ``subspace_iters`` iterations to relative Ritz residual ``subspace_tol``, falling back
+    to eigh with a warning) above. Eigenvalues at most ``eps``·E‖f‖² count as zero variance;
+    consecutive eigenvalues with relative gap at most ``degenerate_tol`` count as equal. ``seed``
+    seeds the row sampling and the solver's random start.
+    """
+
+    mean: Tensor
+    basis: Tensor
+    initialized: Tensor
+    stat_count: Tensor
+    stat_sum: Tensor
+    stat_outer: Tensor
+
+    def __init__(
+        self,
+        dim: int,
+        num_axes: int,
+        *,
+        cov_fraction: float = 0.1,
+        refresh: RefreshMode = "epoch",
+        refresh_every_steps: int | None = None,
+        freeze_after_epoch: int | None = None,
+        solver: Solver = "auto",
+        subspace_threshold: int = 512,
+        subspace_iters: int = 200,
+        subspace_tol: float = 1e-6,
+        eps: float = 1e-10,
+        degenerate_tol: float = 1e-3,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        _check_int("dim", dim, 1)
+        _check_int("num_axes", num_axes, 1)
+        if num_axes > dim:
+            raise ValueError(
+                f"num_axes (M) cannot exceed the latent dimension D; lower the number of tasks per "
+                f"axis or raise latent_dim (got M={num_axes}, D={dim})."
+            )
+        _check_fraction("cov_fraction", cov_fraction, one=True)
+        _check_choice("refresh", refresh, ("epoch", "steps", "frozen"))
+        _check_choice("solver", solver, ("auto", "eigh", "subspace"))
+        for name, value, mode, least in (
+            ("refresh_every_steps", refresh_every_steps, "steps", 1),
+            ("freeze_after_epoch", freeze_after_epoch, "frozen", 0),
+        ):
+            if (value is not None) != (refresh == mode):
+                raise ValueError(f"{name} is required by refresh={mode!r} and only by it.")
+            if value is not None:
+                _check_int(name, value, least)
+        _check_int("subspace_threshold", subspace_threshold, 1)
+        _check_int("subspace_iters", subspace_iters, 1)
+        _check_fraction("subspace_tol", subspace_tol)
+        _check_fraction("eps", eps)
+        _check_fraction("degenerate_tol", degenerate_tol, zero=True)
+        _check_int("seed", seed, 0)
+        self.dim, self.num_axes, self.cov_fraction = dim, num_axes, float(cov_fraction)
+        self.refresh_mode, self.solver = refresh, solver
+        self.refresh_every_steps, self.freeze_after_epoch = refresh_every_steps, freeze_after_epoch
+        self.subspace_threshold, self.subspace_iters = subspace_threshold, subspace_iters
+        self.subspace_tol, self.eps, self.degenerate_tol = subspace_tol, eps, degenerate_tol
+        self.seed = seed
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("basis", torch.zeros(dim, num_axes))
+        self.register_buffer("initialized", torch.tensor(False))
+        self.register_buffer("stat_count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("stat_sum", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("stat_outer", torch.zeros(dim, dim, dtype=torch.float64))
+        self._generator = torch.Generator().manual_seed(seed)
+        self.history: list[dict[str, float]] = []
+        """The log dict of every refresh so far, oldest first (saved in ``state_dict``)."""
+        self.collect = True
+        """Whether training forward passes add rows to the statistics (off when a method gathers
+        them in a pass of its own, or once the basis is frozen)."""
+
+    # --- projection --------------------------------------------------------------------------
+    def forward(
+        self, f: Tensor, return_projections: bool = False, sample: Tensor | None = None
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Coefficients c (B×M) of the features ``f`` (B×D), and with ``return_projections`` also
+        the projections c_m v_m (B×M×D). In training mode (with ``collect``) a share of the rows is
+        added (detached) to the statistics: the rows where the boolean ``sample`` (B,) is true, or
+        without it a random ``cov_fraction`` of them from the module's own generator. A ``sample``
+        keyed on the dataset index makes the statistics independent of the number of processes."""
+        self._check_features(f)
+        if not bool(self.initialized):
+            raise RuntimeError(
+                "OrthogonalPooling has no basis yet: call refresh() after gathering statistics, "
+                "e.g. one pass over cov_fraction of the training data through accumulate()."
+            )
+        if self.training and self.collect:
+            self._accumulate_share(f, sample)
+        basis = self.basis.to(f.dtype)
+        coefficients = (f - self.mean.to(f.dtype)) @ basis
+        if not return_projections:
+            return coefficients
+        return coefficients, coefficients.unsqueeze(-1) * basis.T
+
+    # --- statistics --------------------------------------------------------------------------
+    def accumulate(self, f: Tensor) -> None:
+        """Add every row of ``f`` (B×D, detached) to the float64 statistics."""
+        self._check_features(f)
+        self._add(f)
+
+    def reduce_statistics(self, reduce_sum: ReduceSum) -> None:
+        """Replace the statistics by their sum over processes, with one all-reduce of the flattened
+        [count, Σf, fᵀf]."""
+        flat = torch.cat([self.stat_count.reshape(1), self.stat_sum, self.stat_outer.reshape(-1)])
+        reduced = reduce_sum(flat)
+        if reduced.shape != flat.shape:
+            raise ValueError(
+                f"reduce_sum returned shape {tuple(reduced.shape)}, not {flat.numel()}."
+            )
+        reduced = reduced.to(flat)
+        self.stat_count.copy_(reduced[0])
+        self.stat_sum.copy_(reduced[1 : 1 + self.dim])
+        self.stat_outer.copy_(reduced[1 + self.dim :].view(self.dim, self.dim))
+
+    def reset_statistics(self) -> None:
+        for name in STATISTICS:
+            getattr(self, name).zero_()
+
+    def _accumulate_share(self, f: Tensor, sample: Tensor | None) -> None:
+        if sample is not None:
+            if sample.shape != (f.shape[0],) or sample.dtype != torch.bool:
+                raise ValueError(
+                    f"sample must be a boolean mask of shape ({f.shape[0]},), got "
+                    f"{sample.dtype} {tuple(sample.shape)}."
+                )
+            f = f[sample.to(f.device)]
+        elif self.cov_fraction < 1.0:
+            keep = torch.rand(f.shape[0], generator=self._generator) < self.cov_fraction
+            f = f[keep.to(f.device)]
+        if f.shape[0]:
+            self._add(f)
+
+    @torch.no_grad()
+    def _add(self, f: Tensor) -> None:
+        rows = f.detach().to(torch.float64)
+        self.stat_count += rows.shape[0]
+        self.stat_sum += rows.sum(dim=0)
+        self.stat_outer.addmm_(rows.T, rows)
+
+    # --- refresh -----------------------------------------------------------------------------
+    def should_refresh(self, epoch: int, step: int, epoch_start: bool) -> bool:
+        """Whether the schedule asks for a refresh now: at epoch ``epoch`` (from 0), after ``step``
+        optimisation steps in all, ``epoch_start`` telling whether no batch of this epoch has run
+        yet. Always true while there is no basis."""
+        if not bool(self.initialized):
+            return True
+        if self.refresh_mode == "steps":
+            assert self.refresh_every_steps is not None
+            return step > 0 and step % self.refresh_every_steps == 0
+        if self.refresh_mode == "frozen":
+            assert self.freeze_after_epoch is not None
+            return epoch_start and epoch <= self.freeze_after_epoch
+        return epoch_start
+
+    @torch.no_grad()
+    def refresh(self, reduce_sum: ReduceSum | None = None) -> dict[str, float]:
+        """Recompute μ and the aligned top-M axes from the statistics, then reset the statistics.
+
+        ``reduce_sum`` (e.g. Fabric's all-reduce with sum) first adds up the statistics of all
+        processes, so that every rank computes the same basis. Returns, per axis m,
+        ``axis{m}/cos_prev`` (|cos| with its predecessor after alignment, 1.0 on the first
+        refresh) and ``axis{m}/explained_variance_ratio`` (vᵀΣv / tr Σ, the eigenvalue's share),
+        ``num_samples`` and ``solver_iterations`` (0 for eigh). The first refresh orders the axes
+        by descending eigenvalue and makes the largest-magnitude entry of each positive; later ones
+        align to the previous basis.
+        """
+        if reduce_sum is not None:
+            self.reduce_statistics(reduce_sum)
+        count = self._check_statistics()
+        mean = self.stat_sum / count
+        # Σ = fᵀf/n − μμᵀ in one pass; eigh reads one triangle, so Σ is not re-symmetrised.
+        cov = torch.addr(self.stat_outer, mean, mean, beta=1 / count, alpha=-1.0)
+        zero = self.eps * float(self.stat_outer.trace()) / count
+        pairs = self._solve(cov, zero)
+        rank = int((pairs.values > zero).sum())
+        if rank < self.num_axes:
+            raise DegenerateStatisticsError(
+                f"The feature covariance from {count:.0f} samples has rank {rank}, fewer than "
+                f"num_axes={self.num_axes}, so the top axes are not defined (n samples span at "
+                "most n − 1 directions). Gather more samples (raise cov_fraction or accumulate "
+                "over more batches) or check that the encoder's features vary."
+            )
+        previous = self.basis.double() if bool(self.initialized) else None
+        basis = eigen.align(pairs, self.num_axes, previous, self.degenerate_tol)
+        log = self._log(basis, previous, cov, count, pairs.iterations)
+        self.mean.copy_(mean)
+        self.basis.copy_(basis)
+        self.initialized.fill_(True)
+        self.reset_statistics()
+        self.history.append(dict(log))
+        return log
+
+    def _solve(self, cov: Tensor, zero: float) -> eigen.Eigenpairs:
+        if self.solver == "eigh" or (self.solver == "auto" and self.dim <= self.subspace_threshold):
+            return eigen.full_eigh(cov)
+        return eigen.subspace_eigh(
+            cov,
+            self.num_axes,
+            start=self.basis.double() if bool(self.initialized) else None,
+            max_iters=self.subspace_iters,
+            tol=self.subspace_tol,
+            floor=zero,
+            seed=self.seed,
+        )
+
+    def _log(
+        self, basis: Tensor, previous: Tensor | None, cov: Tensor, count: float, iterations: int
+    ) -> dict[str, float]:
+        cos = torch.ones(self.num_axes) if previous is None else (previous * basis).sum(0).abs()
+        explained = ((basis.T @ cov) * basis.T).sum(1) / cov.trace()
+        log: dict[str, float] = {}
+        for m in range(self.num_axes):
+            log[f"axis{m}/cos_prev"] = float(cos[m])
+            log[f"axis{m}/explained_variance_ratio"] = float(explained[m])
+        log["num_samples"] = count
+        log["solver_iterations"] = float(iterations)
+        return log
+
+    # --- checks and state --------------------------------------------------------------------
+    def _check_features(self, f: Tensor) -> None:
+        if not isinstance(f, Tensor) or f.ndim != 2 or f.shape[1] != self.dim:
+            shape = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
+            raise ValueError(
+                f"OrthogonalPooling expects features of shape (B, {self.dim}), got {shape}."
+            )
+        if not f.is_floating_point():
+            raise ValueError(f"OrthogonalPooling expects floating-point features, got {f.dtype}.")
+        if not bool(torch.isfinite(f).all()):
+            raise ValueError("OrthogonalPooling got non-finite features (NaN or inf).")
+
+    def _check_statistics(self) -> float:
+        count = float(self.stat_count)
+        total = sum(getattr(self, name).sum() for name in STATISTICS)  # inf/NaN propagate
+        if not bool(torch.isfinite(total)):
+            raise DegenerateStatisticsError(
+                "The pooling statistics are not finite (overflow, or a corrupt checkpoint or "
+                "reduce_sum); cannot compute the basis. Call reset_statistics() and gather again."
+            )
+        if count < 2:
+            raise DegenerateStatisticsError(
+                f"refresh() needs statistics from at least 2 samples, got {count:.0f}. Gather "
+                "statistics first (training forward passes or accumulate()), or raise cov_fraction."
+            )
+        return count
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {
+            "generator": self._generator.get_state(),
+            "history": [dict(h) for h in self.history],
+        }
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self._generator.set_state(state["generator"].cpu())
+        self.history = [dict(h) for h in state["history"]]
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "OrthogonalPooling":
+        # Casting the module (e.g. ``.half()``, Fabric's "16-true") must not cast the statistics.
+        kept = {name: getattr(self, name) for name in STATISTICS}
+        super()._apply(fn, recurse)
+        for name, old in kept.items():
+            if getattr(self, name).dtype != torch.float64:
+                self._buffers[name] = old.to(getattr(self, name).device, torch.float64)
+        return self
+
+    def extra_repr(self) -> str:
+        return (
+            f"dim={self.dim}, num_axes={self.num_axes}, cov_fraction={self.cov_fraction}, "
+            f"refresh={self.refresh_mode!r}, solver={self.solver!r}"
+        )
+
+
+def statistics_buffer_names(root: nn.Module) -> list[str]:
+    """Qualified names of the statistics of every ``OrthogonalPooling`` in ``root``. They differ
+    between DDP ranks until ``refresh`` sums them, so DDP must not broadcast them: pass the names to
+    ``DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(root, names)`` before
+    wrapping ``root``."""
+    return [
+        f"{prefix}.{name}" if prefix else name
+        for prefix, module in root.named_modules()
+        if isinstance(module, OrthogonalPooling)
+        for name in STATISTICS
+    ]
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}.")
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
+
+
+def _check_fraction(name: str, value: object, *, zero: bool = False, one: bool = False) -> None:
+    """``value`` must be a real number between 0 and 1, each end included when asked."""
+    real = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (real and (value >= 0 if zero else value > 0) and (value <= 1 if one else value < 1)):
+        interval = ("[" if zero else "(") + "0, 1" + ("]" if one else ")")
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}.")
