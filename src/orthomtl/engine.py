@@ -6,6 +6,7 @@ a rank-0 progress bar, and exact resumption from a checkpoint written mid-epoch.
 devices, DDP, ``all_reduce``, checkpoint I/O and the loggers.
 """
 
+import json
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from lightning_fabric import Fabric
 from lightning_fabric.loggers import CSVLogger, TensorBoardLogger
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
@@ -27,7 +29,7 @@ from orthomtl.data.sampler import GlobalBatchSampler
 from orthomtl.distributed import prepare_batchnorm
 from orthomtl.methods.base import Method
 from orthomtl.optim import build_optimizer, build_scheduler
-from orthomtl.rundir import trim_metrics
+from orthomtl.rundir import trim_metrics, write_text_atomic
 
 warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
 
@@ -85,14 +87,16 @@ class Engine:
         self.scheduler = build_scheduler(
             optimizer, optim, trainer.max_epochs * self.steps_per_epoch, self.steps_per_epoch
         )
+        if fabric.world_size > 1 and (local := method.rank_local_buffers()):
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(method.model, local)
         method.model, self.optimizer = fabric.setup(method.model, optimizer)
-        method.attach(fabric, self._train_subset)
+        method.attach(fabric, self._train_subset, seed)
         self.progress = Progress()
         self.loggers: list[Any] = []
 
     # --- data ------------------------------------------------------------------------------------
     def _loader(
-        self, dataset: TaskDataset, batch_size: int, train: bool
+        self, dataset: TaskDataset, batch_size: int, train: bool, shard: bool = True
     ) -> tuple[DataLoader, GlobalBatchSampler]:
         sampler = GlobalBatchSampler(
             len(dataset),
@@ -100,8 +104,8 @@ class Engine:
             shuffle=train,
             seed=self.seed,
             drop_last=train,
-            rank=self.fabric.global_rank,
-            world_size=self.fabric.world_size,
+            rank=self.fabric.global_rank if shard else 0,
+            world_size=self.fabric.world_size if shard else 1,
         )
         loader = DataLoader(
             dataset,
@@ -144,6 +148,7 @@ class Engine:
         if self.fabric.is_global_zero:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         self.fabric.barrier()
+        self.method.on_save_checkpoint()
         checkpoint.save_atomic(self.fabric, self.ckpt_dir / name, self._state())
 
     def restore(self, path: Path) -> None:
@@ -160,6 +165,7 @@ class Engine:
         self.method.load_extra_state(rest["method"])
         checkpoint.set_rng_state(rest["rng"])
         self.progress = Progress(**rest["progress"])
+        self.method.on_load_checkpoint()
 
     # --- logging ---------------------------------------------------------------------------------
     def _open_loggers(self) -> None:
@@ -185,6 +191,9 @@ class Engine:
     # --- evaluation ------------------------------------------------------------------------------
     def evaluate(self, split: str) -> dict[str, float]:
         dataset = getattr(self.data, split)
+        if not self.method.shards_evaluation:
+            loader, _ = self._loader(dataset, self.eval_batch_size, train=False, shard=False)
+            return self.method.evaluate(loader, lambda t: t)
         loader, _ = self._loader(dataset, self.eval_batch_size, train=False)
         return self.method.evaluate(loader, lambda t: self.fabric.all_reduce(t, reduce_op="sum"))
 
@@ -290,6 +299,9 @@ class Engine:
                 self.save("last.ckpt")
         finally:
             self._close_loggers()
+        if self.fabric.is_global_zero:
+            for name, payload in self.method.artifacts().items():
+                write_text_atomic(self.run_dir / f"{name}.json", json.dumps(payload, indent=1))
         return self.progress
 
     def final_metrics(self) -> tuple[dict[str, dict[str, float]], str]:

@@ -45,6 +45,9 @@ class Method(ABC):
     summary: ClassVar[str] = ""
     syncs_own_gradients: bool = False
     """True when ``backward`` all-reduces gradients itself; the engine then skips DDP's sync."""
+    shards_evaluation: bool = True
+    """False when ``evaluate`` needs the whole split on every rank (e.g. clustering metrics); the
+    engine then passes the full split and an identity ``reduce_sum``."""
 
     model: nn.Module
     fabric: Fabric
@@ -59,12 +62,11 @@ class Method(ABC):
         self.model_config = model
 
     # --- set-up -------------------------------------------------------------------------------
-    def attach(self, fabric: Fabric, train_subset: "TrainSubset") -> None:
+    def attach(self, fabric: Fabric, train_subset: TrainSubset, seed: int) -> None:
         """Called by the engine once the model is set up. ``fabric`` gives ``all_reduce`` and the
         devices; ``train_subset(fraction, epoch)`` iterates this rank's share of a seeded random
-        ``fraction`` of the training split (for statistics passes)."""
-        self.fabric = fabric
-        self.train_subset = train_subset
+        ``fraction`` of the training split (for statistics passes); ``seed`` is the run's seed."""
+        self.fabric, self.train_subset, self.seed = fabric, train_subset, seed
 
     def parameter_groups(self) -> Iterable[Tensor] | list[dict[str, Any]]:
         """What the engine's optimiser updates. Defaults to every parameter of ``self.model``."""
@@ -120,7 +122,23 @@ class Method(ABC):
         or ``None``. Domain Expansion's decoders are such a stage."""
         return None
 
-    # --- state outside state_dict() ------------------------------------------------------------
+    # --- state and checkpoints ----------------------------------------------------------------
+    def rank_local_buffers(self) -> list[str]:
+        """Names (in ``self.model``) of buffers that differ between DDP ranks on purpose (e.g.
+        statistics summed at a refresh); DDP must not overwrite them with rank 0's."""
+        return []
+
+    def artifacts(self) -> dict[str, Any]:
+        """JSON-serialisable records the engine writes to ``<run_dir>/<name>.json`` after training
+        (e.g. Domain Expansion's basis history)."""
+        return {}
+
+    def on_save_checkpoint(self) -> None:
+        """Called on every rank before a checkpoint is written (only rank 0's state is saved)."""
+
+    def on_load_checkpoint(self) -> None:
+        """Called on every rank after a checkpoint is loaded."""
+
     def extra_state(self) -> dict[str, Any]:
         """State that ``self.model.state_dict()`` misses (e.g. a scalariser's history); tensors
         only.

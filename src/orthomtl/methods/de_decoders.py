@@ -1,0 +1,236 @@
+"""Domain Expansion (arXiv 2601.20069), stage 2: linear decoders on the frozen latent.
+
+The encoder and the basis of stage 1 are frozen; each task gets a linear decoder on the raw latent
+f, initialised along its axis v_m:
+
+- regression and angle tasks: w_m = s_m v_m and b_m = ȳ_m − s_m(c̄_m + ⟨v_m, μ⟩), with
+  s_m = std(y_m) / std(c_m) · sign(corr(c_m, y_m)), so the first prediction is the least-squares
+  line through the coefficients. (Our notes give b_m = −s_m⟨v_m, μ⟩, which assumes centred labels
+  and coefficients; the two agree then.) Trained with L1, circular for angles.
+- class tasks (the notes give no initialisation; ours): the nearest-class-mean classifier along
+  the axis, logit_k = α(ĉ_k c_m − ĉ_k²/2) with class means ĉ_k and α the inverse pooled
+  within-class variance of c_m. Trained with cross-entropy.
+
+Its evaluation adds to decoder accuracy and MAE the latent metrics of the paper: Spearman of
+pairwise distances (regression, angles), V-score (classes), and composition similarity
+c_p ⊕ (c_q ⊖ c_p) on raw and on centred f.
+"""
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from orthomtl.data.base import Batch
+from orthomtl.losses.task import masked_cross_entropy, masked_l1
+from orthomtl.methods.base import Method, ReduceSum
+from orthomtl.metrics.composition import composition_similarity
+from orthomtl.metrics.latent import score_on_axes
+from orthomtl.metrics.tasks import TaskMetrics
+from orthomtl.pooling import OrthogonalPooling
+from orthomtl.tasks import Task
+
+if TYPE_CHECKING:
+    from orthomtl.methods.domain_expansion import DomainExpansion
+
+
+def circular_l1(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean |wrap(θ̂ − θ)| over the labelled samples, wrapped to [−π, π), in radians."""
+    mask = ~torch.isnan(target)
+    delta = torch.remainder(prediction - torch.nan_to_num(target) + math.pi, 2 * math.pi) - math.pi
+    return torch.where(mask, delta.abs(), torch.zeros_like(delta)).sum() / mask.sum().clamp(min=1)
+
+
+class DecoderNetwork(nn.Module):
+    """Frozen encoder and pooling, and one linear decoder per task on the raw latent."""
+
+    def __init__(self, encoder: nn.Module, pooling: OrthogonalPooling, tasks: list[Task]) -> None:
+        super().__init__()
+        self.encoder, self.pooling = encoder, pooling
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(False)
+        dim = pooling.dim
+        self.decoders = nn.ModuleDict({t.name: nn.Linear(dim, t.num_classes or 1) for t in tasks})
+        self.register_buffer("initialized", torch.tensor(False))
+
+    def train(self, mode: bool = True) -> "DecoderNetwork":
+        super().train(mode)
+        self.encoder.eval()  # frozen: BatchNorm keeps its statistics
+        self.pooling.eval()
+        return self
+
+    def latent(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.encoder(x)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        features = self.latent(x)
+        return {name: decoder(features) for name, decoder in self.decoders.items()}
+
+
+class DomainExpansionDecoders(Method):
+    """Stage 2 of ``domain_expansion``; built by its ``next_stage``, not from a config."""
+
+    shards_evaluation = False
+
+    def __init__(self, stage1: "DomainExpansion") -> None:
+        super().__init__(stage1.tasks, stage1.input_shape, stage1.model_config)
+        network = stage1.network
+        self.model = DecoderNetwork(network.encoder, network.pooling, self.tasks)
+        self.model.train()
+        self.cov_fraction = stage1.cov_fraction
+
+    @property
+    def pooling(self) -> OrthogonalPooling:
+        return self.network.pooling
+
+    # --- initialisation along the axes ------------------------------------------------------------
+    @torch.no_grad()
+    def _moments(self, epoch: int) -> Tensor:
+        """Per task, sums over ``cov_fraction`` of the training data, summed over ranks: for
+        regression/angle [n, Σc, Σc², Σy, Σy², Σcy]; for classes [n_k, Σc over class k] per class
+        and Σc²."""
+        rows = []
+        for batch in self.train_subset(self.cov_fraction, epoch):
+            if not len(batch):
+                continue
+            c = self.pooling(self.network.latent(batch.x)).double()
+            row = []
+            for m, task in enumerate(self.tasks):
+                y = batch.targets[task.name]
+                keep = ~task.missing(y)
+                cm = c[keep, m]
+                if task.kind == "classification":
+                    onehot = nn.functional.one_hot(y[keep].long(), task.num_classes).double()
+                    row += [onehot.sum(0), onehot.T @ cm, (cm * cm).sum().reshape(1)]
+                else:
+                    ym = y[keep].double()
+                    row.append(
+                        torch.stack(
+                            [
+                                keep.sum().double(),
+                                cm.sum(),
+                                (cm * cm).sum(),
+                                ym.sum(),
+                                (ym * ym).sum(),
+                                (cm * ym).sum(),
+                            ]
+                        )
+                    )
+            rows.append(torch.cat([r.reshape(-1) for r in row]))
+        local = (
+            torch.stack(rows).sum(0)
+            if rows
+            else torch.zeros(self._moment_size(), dtype=torch.float64)
+        )
+        return self.fabric.all_reduce(local, reduce_op="sum")
+
+    def _moment_size(self) -> int:
+        return sum(2 * t.num_classes + 1 if t.kind == "classification" else 6 for t in self.tasks)
+
+    @torch.no_grad()
+    def _initialise(self, epoch: int) -> None:
+        moments = self._moments(epoch).tolist()
+        mean, basis = self.pooling.mean.double(), self.pooling.basis.double()
+        at = 0
+        for m, task in enumerate(self.tasks):
+            v, shift = basis[:, m], float(basis[:, m] @ mean)
+            decoder = self.network.decoders[task.name]
+            if task.kind == "classification":
+                k = task.num_classes
+                counts = torch.tensor(moments[at : at + k], dtype=torch.float64)
+                sums = torch.tensor(moments[at + k : at + 2 * k], dtype=torch.float64)
+                squares = moments[at + 2 * k]
+                at += 2 * k + 1
+                n = float(counts.sum())
+                centres = torch.where(
+                    counts > 0, sums / counts.clamp(min=1), sums.sum() / max(n, 1)
+                )
+                within = (squares - float((counts * centres**2).sum())) / max(n, 1)
+                alpha = 1.0 / max(within, 1e-12)
+                weight = alpha * centres[:, None] * v[None, :]
+                bias = -alpha * centres * shift - alpha * centres**2 / 2
+            else:
+                n, sc, scc, sy, syy, scy = moments[at : at + 6]
+                at += 6
+                n = max(n, 1.0)
+                mc, my = sc / n, sy / n
+                var_c, var_y, cov = scc / n - mc**2, syy / n - my**2, scy / n - mc * my
+                scale = math.sqrt(max(var_y, 0.0) / max(var_c, 1e-12)) * (1.0 if cov >= 0 else -1.0)
+                weight = scale * v[None, :]
+                bias = torch.tensor([my - scale * (mc + shift)], dtype=torch.float64)
+            decoder.weight.copy_(weight)
+            decoder.bias.copy_(bias)
+        self.network.initialized.fill_(True)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        if not bool(self.network.initialized):
+            self._initialise(epoch)
+
+    # --- training and inference -------------------------------------------------------------------
+    def training_step(self, batch: Batch) -> dict[str, Tensor]:
+        outputs = self.model(batch.x)
+        losses = {}
+        for task in self.tasks:
+            out, y = outputs[task.name], batch.targets[task.name]
+            if task.kind == "classification":
+                losses[task.name] = masked_cross_entropy(out, y)
+            elif task.kind == "angle":
+                losses[task.name] = circular_l1(out[:, 0], y)
+            else:
+                losses[task.name] = masked_l1(out, y)
+        total = torch.stack(list(losses.values())).sum()
+        return {**{f"{k}/loss": v.detach() for k, v in losses.items()}, "total": total}
+
+    def outputs(self, x: Tensor) -> dict[str, Tensor]:
+        """Decoder outputs; an angle decoder's scalar θ̂ is returned as (cos θ̂, sin θ̂)."""
+        raw = self.network(x)
+        return {
+            t.name: torch.cat([torch.cos(raw[t.name]), torch.sin(raw[t.name])], dim=1)
+            if t.kind == "angle"
+            else raw[t.name]
+            for t in self.tasks
+        }
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.network.latent(x)
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[Batch], reduce_sum: ReduceSum) -> dict[str, float]:
+        network = self.network
+        network.eval()
+        metrics = TaskMetrics(self.tasks)
+        features, labels = [], {t.name: [] for t in self.tasks}
+        for batch in batches:
+            if not len(batch):
+                continue
+            f = network.latent(batch.x)
+            metrics.update(self.outputs(batch.x), batch.targets)
+            features.append(f.cpu())
+            for name in labels:
+                labels[name].append(batch.targets[name].cpu())
+        f = torch.cat(features)
+        coefficients = self.pooling(f).numpy()
+        network.train()
+        metrics.reduce(reduce_sum)
+        out = metrics.compute()
+        y = {k: torch.cat(v).numpy() for k, v in labels.items()}
+        for name, score in score_on_axes(coefficients, y, self.tasks, seed=0).items():
+            out[f"{name}/{score.metric}"] = score.value
+        decoders = [
+            (d.weight.double().cpu().numpy(), d.bias.double().cpu().numpy())
+            for d in (network.decoders[t.name] for t in self.tasks)
+        ]
+        composition = composition_similarity(
+            f.double().numpy(),
+            self.pooling.mean.double().cpu().numpy(),
+            self.pooling.basis.double().cpu().numpy(),
+            decoders,
+            y,
+            self.tasks,
+            seed=0,
+        )
+        out["composition/raw"], out["composition/centred"] = composition.raw, composition.centred
+        return out
