@@ -35,7 +35,14 @@ warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists 
 
 
 class Callback(Protocol):
-    def on_train_batch_end(self, engine: "Engine") -> None: ...
+    """Observes the loop. Every hook is optional: ``on_epoch_start(engine)`` (before the method's
+    own), ``on_train_batch_end(engine)`` and ``on_epoch_end(engine)`` (after the method's)."""
+
+
+def _notify(callbacks: Sequence[Callback], hook: str, engine: "Engine") -> None:
+    for callback in callbacks:
+        if (function := getattr(callback, hook, None)) is not None:
+            function(engine)
 
 
 @dataclass
@@ -255,6 +262,7 @@ class Engine:
         start = self.progress.batch
         self.data.train.set_epoch(epoch)
         self.sampler.set_epoch(epoch, start)
+        _notify(self.callbacks, "on_epoch_start", self)
         if start == 0:
             self.method.on_epoch_start(epoch)
         bar = tqdm(
@@ -274,12 +282,12 @@ class Engine:
             bar.set_postfix(loss=f"{float(losses['total']):.4f}", refresh=False)
             if every_ckpt and self.progress.step % every_ckpt == 0:
                 self.save("last.ckpt")
-            for callback in self.callbacks:
-                callback.on_train_batch_end(self)
+            _notify(self.callbacks, "on_train_batch_end", self)
         bar.close()
         extra = self.method.on_epoch_end(epoch)
         if extra:
             self.log({f"train/{k}": v for k, v in extra.items()})
+        _notify(self.callbacks, "on_epoch_end", self)
 
     def fit(self, resume_from: Path | None = None) -> Progress:
         """Train to ``trainer.max_epochs`` (or early stop), from scratch or from a checkpoint."""
