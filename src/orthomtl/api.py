@@ -21,9 +21,10 @@ from lightning_fabric.utilities.seed import seed_everything
 from torch import Tensor
 
 from orthomtl import checkpoint
+from orthomtl.callbacks import Callback
 from orthomtl.config import Config, ConfigError, ModelConfig, from_dict, load_config, resolved
 from orthomtl.data.base import TaskData
-from orthomtl.engine import Callback, Engine
+from orthomtl.engine import Engine
 from orthomtl.methods.base import Method, Stage
 from orthomtl.metrics.functional import mean_std
 from orthomtl.nn.base import check_input

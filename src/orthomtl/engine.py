@@ -8,41 +8,28 @@ devices, DDP, ``all_reduce``, checkpoint I/O and the loggers.
 
 import json
 import time
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from lightning_fabric import Fabric
-from lightning_fabric.loggers import CSVLogger, TensorBoardLogger
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from orthomtl import checkpoint
+from orthomtl.callbacks import Callback, notify
 from orthomtl.config import OptimConfig, TrainerConfig
 from orthomtl.data.base import Batch, TaskData, TaskDataset
 from orthomtl.data.sampler import GlobalBatchSampler
 from orthomtl.distributed import prepare_batchnorm
 from orthomtl.methods.base import Method
 from orthomtl.optim import build_optimizer, build_scheduler
-from orthomtl.rundir import trim_metrics, write_text_atomic
-
-warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
-
-
-class Callback(Protocol):
-    """Observes the loop. Every hook is optional: ``on_epoch_start(engine)`` (before the method's
-    own), ``on_train_batch_end(engine)`` and ``on_epoch_end(engine)`` (after the method's)."""
-
-
-def _notify(callbacks: Sequence[Callback], hook: str, engine: "Engine") -> None:
-    for callback in callbacks:
-        if (function := getattr(callback, hook, None)) is not None:
-            function(engine)
+from orthomtl.run_logger import RunLogger
+from orthomtl.rundir import write_text_atomic
 
 
 @dataclass
@@ -99,7 +86,6 @@ class Engine:
         method.model, self.optimizer = fabric.setup(method.model, optimizer)
         method.attach(fabric, self._train_subset, seed)
         self.progress = Progress()
-        self.loggers: list[Any] = []
 
     # --- data ------------------------------------------------------------------------------------
     def _loader(
@@ -175,25 +161,8 @@ class Engine:
         self.method.on_load_checkpoint()
 
     # --- logging ---------------------------------------------------------------------------------
-    def _open_loggers(self) -> None:
-        if self.fabric.is_global_zero:
-            trim_metrics(self.run_dir / "metrics.csv", self.progress.step)
-        self.loggers = [
-            CSVLogger(self.run_dir, name="", version=""),
-            TensorBoardLogger(
-                self.run_dir, name="", version="", purge_step=self.progress.step or None
-            ),
-        ]
-
     def log(self, metrics: dict[str, float]) -> None:
-        if self.fabric.is_global_zero:
-            for logger in self.loggers:
-                logger.log_metrics(metrics, step=self.progress.step)
-
-    def _close_loggers(self) -> None:
-        if self.fabric.is_global_zero:
-            for logger in self.loggers:
-                logger.finalize("success")
+        self.logger.log(metrics, step=self.progress.step)
 
     # --- evaluation ------------------------------------------------------------------------------
     def evaluate(self, split: str) -> dict[str, float]:
@@ -262,7 +231,7 @@ class Engine:
         start = self.progress.batch
         self.data.train.set_epoch(epoch)
         self.sampler.set_epoch(epoch, start)
-        _notify(self.callbacks, "on_epoch_start", self)
+        notify(self.callbacks, "on_epoch_start", self)
         if start == 0:
             self.method.on_epoch_start(epoch)
         bar = tqdm(
@@ -282,19 +251,19 @@ class Engine:
             bar.set_postfix(loss=f"{float(losses['total']):.4f}", refresh=False)
             if every_ckpt and self.progress.step % every_ckpt == 0:
                 self.save("last.ckpt")
-            _notify(self.callbacks, "on_train_batch_end", self)
+            notify(self.callbacks, "on_train_batch_end", self)
         bar.close()
         extra = self.method.on_epoch_end(epoch)
         if extra:
             self.log({f"train/{k}": v for k, v in extra.items()})
-        _notify(self.callbacks, "on_epoch_end", self)
+        notify(self.callbacks, "on_epoch_end", self)
 
     def fit(self, resume_from: Path | None = None) -> Progress:
         """Train to ``trainer.max_epochs`` (or early stop), from scratch or from a checkpoint."""
         if resume_from is not None:
             self.restore(resume_from)
         self._segment_start = time.perf_counter()
-        self._open_loggers()
+        self.logger = RunLogger(self.run_dir, self.progress.step, self.fabric.is_global_zero)
         try:
             while self.progress.epoch < self.trainer.max_epochs and not self.progress.stopped_early:
                 epoch = self.progress.epoch
@@ -306,7 +275,7 @@ class Engine:
                     self.progress.stopped_early = self._validate(epoch)
                 self.save("last.ckpt")
         finally:
-            self._close_loggers()
+            self.logger.close()
         if self.fabric.is_global_zero:
             for name, payload in self.method.artifacts().items():
                 write_text_atomic(self.run_dir / f"{name}.json", json.dumps(payload, indent=1))
