@@ -2,8 +2,9 @@
 
 import warnings
 
+import torch
 from lightning_fabric import Fabric
-from torch import nn
+from torch import Tensor, nn
 
 
 def prepare_batchnorm(fabric: Fabric, model: nn.Module, sync: bool) -> nn.Module:
@@ -29,3 +30,19 @@ def prepare_batchnorm(fabric: Fabric, model: nn.Module, sync: bool) -> nn.Module
             stacklevel=2,
         )
     return model
+
+
+def gather_global_batch(
+    fabric: Fabric, rows: Tensor, labels: dict[str, Tensor]
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Every rank's ``rows`` (with their ``labels``) in rank order, for losses that are not sums
+    over samples (contrastive ones), so each rank computes the loss of the whole global batch.
+
+    The other ranks' rows carry no gradient; this rank's gradient is multiplied by the world size,
+    because DDP then averages the ranks' gradients: the update equals the single-process one.
+    """
+    world, rank = fabric.world_size, fabric.global_rank
+    parts = list(fabric.all_gather(rows.detach()).unbind(0))
+    parts[rank] = rows * world - rows.detach() * (world - 1)
+    gathered = {k: fabric.all_gather(v).reshape(-1, *v.shape[1:]) for k, v in labels.items()}
+    return torch.cat(parts), gathered

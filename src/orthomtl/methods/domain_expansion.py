@@ -27,6 +27,7 @@ from orthomtl.config import ModelConfig, OptimConfig, TrainerConfig
 from orthomtl.data.augment import random_uniform
 from orthomtl.data.base import Batch
 from orthomtl.data.views import two_views
+from orthomtl.distributed import gather_global_batch
 from orthomtl.losses.contrastive import RankNContrastLoss, SupConL2Loss
 from orthomtl.methods.base import Method, ReduceSum, Stage
 from orthomtl.metrics.latent import score_on_axes
@@ -218,23 +219,10 @@ class DomainExpansion(Method):
         _, coefficients = self.model(torch.cat([first, second]), self._sample(batch.index))
         targets = {k: torch.cat([v, v]) for k, v in batch.targets.items()}
         if self.fabric.world_size > 1:
-            coefficients, targets = self._global_batch(coefficients, targets)
+            coefficients, targets = gather_global_batch(self.fabric, coefficients, targets)
         losses = self._task_losses(coefficients, targets)
         total = sum(self.weights[name] * loss for name, loss in losses.items())
         return {**{f"{k}/loss": v.detach() for k, v in losses.items()}, "total": total}
-
-    def _global_batch(
-        self, coefficients: Tensor, targets: dict[str, Tensor]
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Every rank's coefficients and labels, so the contrastive losses see the whole global
-        batch as in one process (they are not sums over samples). The other ranks' rows carry no
-        gradient; this rank's gradient is scaled by the world size, because DDP then averages the
-        ranks' gradients: the update equals the single-process one."""
-        world, rank = self.fabric.world_size, self.fabric.global_rank
-        parts = list(self.fabric.all_gather(coefficients.detach()).unbind(0))
-        parts[rank] = coefficients * world - coefficients.detach() * (world - 1)
-        gathered = {k: self.fabric.all_gather(v).reshape(-1) for k, v in targets.items()}
-        return torch.cat(parts), gathered
 
     # --- evaluation --------------------------------------------------------------------------
     @torch.no_grad()
