@@ -4,6 +4,7 @@ Importing the package registers the built-in datasets, encoders and methods.
 """
 
 from orthomtl import data, methods, nn  # noqa: F401  (registration side effects)
+from orthomtl.algebra import ConceptAlgebra
 from orthomtl.api import RunResult, TrainedModel, load, resume, run
 from orthomtl.config import Config, ConfigError, load_config
 from orthomtl.data.base import Batch, TaskData
@@ -17,6 +18,7 @@ __all__ = [
     "ENCODERS",
     "METHODS",
     "Batch",
+    "ConceptAlgebra",
     "Config",
     "ConfigError",
     "RunResult",
