@@ -25,26 +25,19 @@ disable ``broadcast_buffers``), and a checkpoint holds only the saving rank's sh
 method first calls ``reduce_statistics`` on every rank and ``reset_statistics`` on all but one.
 """
 
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from orthomtl import eigen
 from orthomtl.eigen import NearEqualEigenvaluesWarning as NearEqualEigenvaluesWarning
-
-RefreshMode = Literal["epoch", "steps", "frozen"]
-Solver = Literal["auto", "eigh", "subspace"]
-ReduceSum = Callable[[Tensor], Tensor]
-STATISTICS = ("stat_count", "stat_sum", "stat_outer")
+from orthomtl.pooling_options import RefreshMode, Solver, check_options
+from orthomtl.pooling_statistics import STATISTICS, ReduceSum, StreamingStatistics
+from orthomtl.pooling_statistics import DegenerateStatisticsError as DegenerateStatisticsError
 
 
-class DegenerateStatisticsError(RuntimeError):
-    """The gathered statistics do not define M axes (too few samples, low rank, non-finite)."""
-
-
-class OrthogonalPooling(nn.Module):
+class OrthogonalPooling(StreamingStatistics):
     """Coefficients c = (f − μ)V of features on M aligned principal axes (arXiv 2601.20069).
 
     ``refresh`` selects when the basis is recomputed (see ``should_refresh``): ``"epoch"`` at every
@@ -60,9 +53,6 @@ class OrthogonalPooling(nn.Module):
     mean: Tensor
     basis: Tensor
     initialized: Tensor
-    stat_count: Tensor
-    stat_sum: Tensor
-    stat_outer: Tensor
 
     def __init__(
         self,
@@ -82,30 +72,21 @@ class OrthogonalPooling(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        _check_int("dim", dim, 1)
-        _check_int("num_axes", num_axes, 1)
-        if num_axes > dim:
-            raise ValueError(
-                f"num_axes (M) cannot exceed the latent dimension D; lower the number of tasks per "
-                f"axis or raise latent_dim (got M={num_axes}, D={dim})."
-            )
-        _check_fraction("cov_fraction", cov_fraction, one=True)
-        _check_choice("refresh", refresh, ("epoch", "steps", "frozen"))
-        _check_choice("solver", solver, ("auto", "eigh", "subspace"))
-        for name, value, mode, least in (
-            ("refresh_every_steps", refresh_every_steps, "steps", 1),
-            ("freeze_after_epoch", freeze_after_epoch, "frozen", 0),
-        ):
-            if (value is not None) != (refresh == mode):
-                raise ValueError(f"{name} is required by refresh={mode!r} and only by it.")
-            if value is not None:
-                _check_int(name, value, least)
-        _check_int("subspace_threshold", subspace_threshold, 1)
-        _check_int("subspace_iters", subspace_iters, 1)
-        _check_fraction("subspace_tol", subspace_tol)
-        _check_fraction("eps", eps)
-        _check_fraction("degenerate_tol", degenerate_tol, zero=True)
-        _check_int("seed", seed, 0)
+        check_options(
+            dim=dim,
+            num_axes=num_axes,
+            cov_fraction=cov_fraction,
+            refresh=refresh,
+            refresh_every_steps=refresh_every_steps,
+            freeze_after_epoch=freeze_after_epoch,
+            solver=solver,
+            subspace_threshold=subspace_threshold,
+            subspace_iters=subspace_iters,
+            subspace_tol=subspace_tol,
+            eps=eps,
+            degenerate_tol=degenerate_tol,
+            seed=seed,
+        )
         self.dim, self.num_axes, self.cov_fraction = dim, num_axes, float(cov_fraction)
         self.refresh_mode, self.solver = refresh, solver
         self.refresh_every_steps, self.freeze_after_epoch = refresh_every_steps, freeze_after_epoch
@@ -115,9 +96,7 @@ class OrthogonalPooling(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("basis", torch.zeros(dim, num_axes))
         self.register_buffer("initialized", torch.tensor(False))
-        self.register_buffer("stat_count", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("stat_sum", torch.zeros(dim, dtype=torch.float64))
-        self.register_buffer("stat_outer", torch.zeros(dim, dim, dtype=torch.float64))
+        self._register_statistics(dim)
         self._generator = torch.Generator().manual_seed(seed)
         self.history: list[dict[str, float]] = []
         """The log dict of every refresh so far, oldest first (saved in ``state_dict``)."""
@@ -154,24 +133,6 @@ class OrthogonalPooling(nn.Module):
         self._check_features(f)
         self._add(f)
 
-    def reduce_statistics(self, reduce_sum: ReduceSum) -> None:
-        """Replace the statistics by their sum over processes, with one all-reduce of the flattened
-        [count, Σf, fᵀf]."""
-        flat = torch.cat([self.stat_count.reshape(1), self.stat_sum, self.stat_outer.reshape(-1)])
-        reduced = reduce_sum(flat)
-        if reduced.shape != flat.shape:
-            raise ValueError(
-                f"reduce_sum returned shape {tuple(reduced.shape)}, not {flat.numel()}."
-            )
-        reduced = reduced.to(flat)
-        self.stat_count.copy_(reduced[0])
-        self.stat_sum.copy_(reduced[1 : 1 + self.dim])
-        self.stat_outer.copy_(reduced[1 + self.dim :].view(self.dim, self.dim))
-
-    def reset_statistics(self) -> None:
-        for name in STATISTICS:
-            getattr(self, name).zero_()
-
     def _accumulate_share(self, f: Tensor, sample: Tensor | None) -> None:
         if sample is not None:
             if sample.shape != (f.shape[0],) or sample.dtype != torch.bool:
@@ -185,13 +146,6 @@ class OrthogonalPooling(nn.Module):
             f = f[keep.to(f.device)]
         if f.shape[0]:
             self._add(f)
-
-    @torch.no_grad()
-    def _add(self, f: Tensor) -> None:
-        rows = f.detach().to(torch.float64)
-        self.stat_count += rows.shape[0]
-        self.stat_sum += rows.sum(dim=0)
-        self.stat_outer.addmm_(rows.T, rows)
 
     # --- refresh -----------------------------------------------------------------------------
     def should_refresh(self, epoch: int, step: int, epoch_start: bool) -> bool:
@@ -222,12 +176,10 @@ class OrthogonalPooling(nn.Module):
         """
         if reduce_sum is not None:
             self.reduce_statistics(reduce_sum)
-        count = self._check_statistics()
-        mean = self.stat_sum / count
-        # Σ = fᵀf/n − μμᵀ in one pass; eigh reads one triangle, so Σ is not re-symmetrised.
-        cov = torch.addr(self.stat_outer, mean, mean, beta=1 / count, alpha=-1.0)
+        count, mean, cov = self._moments()
         zero = self.eps * float(self.stat_outer.trace()) / count
-        pairs = self._solve(cov, zero)
+        previous = self.basis.double() if bool(self.initialized) else None
+        pairs = self._solve(cov, zero, previous)
         rank = int((pairs.values > zero).sum())
         if rank < self.num_axes:
             raise DegenerateStatisticsError(
@@ -236,7 +188,6 @@ class OrthogonalPooling(nn.Module):
                 "most n − 1 directions). Gather more samples (raise cov_fraction or accumulate "
                 "over more batches) or check that the encoder's features vary."
             )
-        previous = self.basis.double() if bool(self.initialized) else None
         basis = eigen.align(pairs, self.num_axes, previous, self.degenerate_tol)
         log = self._log(basis, previous, cov, count, pairs.iterations)
         self.mean.copy_(mean)
@@ -246,13 +197,13 @@ class OrthogonalPooling(nn.Module):
         self.history.append(dict(log))
         return log
 
-    def _solve(self, cov: Tensor, zero: float) -> eigen.Eigenpairs:
+    def _solve(self, cov: Tensor, zero: float, previous: Tensor | None) -> eigen.Eigenpairs:
         if self.solver == "eigh" or (self.solver == "auto" and self.dim <= self.subspace_threshold):
             return eigen.full_eigh(cov)
         return eigen.subspace_eigh(
             cov,
             self.num_axes,
-            start=self.basis.double() if bool(self.initialized) else None,
+            start=previous,
             max_iters=self.subspace_iters,
             tol=self.subspace_tol,
             floor=zero,
@@ -284,21 +235,6 @@ class OrthogonalPooling(nn.Module):
         if not bool(torch.isfinite(f).all()):
             raise ValueError("OrthogonalPooling got non-finite features (NaN or inf).")
 
-    def _check_statistics(self) -> float:
-        count = float(self.stat_count)
-        total = sum(getattr(self, name).sum() for name in STATISTICS)  # inf/NaN propagate
-        if not bool(torch.isfinite(total)):
-            raise DegenerateStatisticsError(
-                "The pooling statistics are not finite (overflow, or a corrupt checkpoint or "
-                "reduce_sum); cannot compute the basis. Call reset_statistics() and gather again."
-            )
-        if count < 2:
-            raise DegenerateStatisticsError(
-                f"refresh() needs statistics from at least 2 samples, got {count:.0f}. Gather "
-                "statistics first (training forward passes or accumulate()), or raise cov_fraction."
-            )
-        return count
-
     def get_extra_state(self) -> dict[str, Any]:
         return {
             "generator": self._generator.get_state(),
@@ -308,15 +244,6 @@ class OrthogonalPooling(nn.Module):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self._generator.set_state(state["generator"].cpu())
         self.history = [dict(h) for h in state["history"]]
-
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "OrthogonalPooling":
-        # Casting the module (e.g. ``.half()``, Fabric's "16-true") must not cast the statistics.
-        kept = {name: getattr(self, name) for name in STATISTICS}
-        super()._apply(fn, recurse)
-        for name, old in kept.items():
-            if getattr(self, name).dtype != torch.float64:
-                self._buffers[name] = old.to(getattr(self, name).device, torch.float64)
-        return self
 
     def extra_repr(self) -> str:
         return (
@@ -336,21 +263,3 @@ def statistics_buffer_names(root: nn.Module) -> list[str]:
         if isinstance(module, OrthogonalPooling)
         for name in STATISTICS
     ]
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}.")
-
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
-
-
-def _check_fraction(name: str, value: object, *, zero: bool = False, one: bool = False) -> None:
-    """``value`` must be a real number between 0 and 1, each end included when asked."""
-    real = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (real and (value >= 0 if zero else value > 0) and (value <= 1 if one else value < 1)):
-        interval = ("[" if zero else "(") + "0, 1" + ("]" if one else ")")
-        raise ValueError(f"{name} must be a number in {interval}, got {value!r}.")

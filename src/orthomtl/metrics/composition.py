@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orthomtl.metrics.latent import (
+from orthomtl.metrics.checks import (
     Array,
-    _as_array,
-    _check_tasks,
-    _matrix,
-    _require_finite,
-    _task_labels,
+    as_array,
+    as_matrix,
+    check_tasks,
+    require_finite,
+    task_labels,
 )
 from orthomtl.tasks import Task
 
@@ -49,13 +49,13 @@ def _check_model(
     mean: Array, basis: Array, decoders: Sequence[Decoder], tasks: Sequence[Task]
 ) -> tuple[np.ndarray, np.ndarray, _Decoders]:
     """Validate μ (D,), an orthonormal basis V (D×M) and one linear decoder per task."""
-    _check_tasks(tasks)
-    mu = _as_array(mean)
+    check_tasks(tasks)
+    mu = as_array(mean)
     if mu.ndim != 1:
         raise ValueError(f"mean must have shape (D,), got {mu.shape}.")
-    _require_finite(mu, "mean")
+    require_finite(mu, "mean")
     dim, m = mu.shape[0], len(tasks)
-    v = _matrix(basis, "basis")
+    v = as_matrix(basis, "basis")
     if v.shape != (dim, m):
         raise ValueError(
             f"basis must have shape (D, M) = {(dim, m)}, one column per task, got {v.shape}."
@@ -68,14 +68,14 @@ def _check_model(
     checked: _Decoders = []
     for (weight, bias), task in zip(decoders, tasks, strict=True):
         out = task.num_classes if task.kind == "classification" else 1
-        w, b = _as_array(weight), _as_array(bias)
+        w, b = as_array(weight), as_array(bias)
         if w.shape != (out, dim) or b.shape != (out,):
             raise ValueError(
                 f"Decoder of task {task.name!r} ({task.kind}) must have weight {(out, dim)} and "
                 f"bias {(out,)}, got {w.shape} and {b.shape}."
             )
-        _require_finite(w, f"decoder weight of task {task.name!r}")
-        _require_finite(b, f"decoder bias of task {task.name!r}")
+        require_finite(w, f"decoder weight of task {task.name!r}")
+        require_finite(b, f"decoder bias of task {task.name!r}")
         checked.append((w, b))
     return mu, v, checked
 
@@ -150,18 +150,18 @@ def compose(
         f*, (P, D), or (D,) for one latent.
     """
     mu, v, checked = _check_model(mean, basis, decoders, tasks)
-    f = _as_array(f_p)
+    f = as_array(f_p)
     single = f.ndim == 1
     f = np.atleast_2d(f)
     if f.ndim != 2 or f.shape[1] != mu.shape[0]:
         raise ValueError(
             f"f_p must have shape (P, {mu.shape[0]}) or ({mu.shape[0]},), got {f.shape}."
         )
-    _require_finite(f, "f_p")
+    require_finite(f, "f_p")
     labels = {}
     for side, given in (("y_p", y_p), ("y_q", y_q)):
-        vectors = {name: np.atleast_1d(_as_array(y)) for name, y in given.items()}
-        converted = _task_labels(vectors, tasks, f.shape[0])
+        vectors = {name: np.atleast_1d(as_array(y)) for name, y in given.items()}
+        converted = task_labels(vectors, tasks, f.shape[0])
         for task in tasks:
             if _missing(task, converted[task.name]).any():
                 raise ValueError(
@@ -204,10 +204,10 @@ def composition_similarity(
         seed: seed of the pairing.
     """
     mu, v, checked = _check_model(mean, basis, decoders, tasks)
-    f = _matrix(latent, "latent")
+    f = as_matrix(latent, "latent")
     if f.shape[1] != mu.shape[0]:
         raise ValueError(f"latent has {f.shape[1]} columns but mean has {mu.shape[0]}.")
-    ys = _task_labels(labels, tasks, f.shape[0])
+    ys = task_labels(labels, tasks, f.shape[0])
     incomplete = np.any([_missing(task, ys[task.name]) for task in tasks], axis=0)
     complete = np.flatnonzero(~incomplete)
     if complete.size < 2:

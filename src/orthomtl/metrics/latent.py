@@ -18,17 +18,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import pdist
 from scipy.stats import rankdata
 from sklearn.cluster import KMeans
 from sklearn.metrics import v_measure_score
-from torch import Tensor
 
+from orthomtl.metrics.checks import (
+    Array,
+    as_features,
+    as_matrix,
+    check_num_classes,
+    class_labels,
+    real_labels,
+    task_labels,
+)
 from orthomtl.tasks import Task
 
-Array = np.ndarray | Tensor
 Scorer = Callable[[Array], float]
 
 
@@ -48,92 +54,6 @@ class AxisScore:
     axis: int
 
 
-def _as_array(x: Array | float) -> np.ndarray:
-    """``x`` as a float64 numpy array."""
-    if isinstance(x, Tensor):
-        return x.detach().to("cpu", torch.float64).numpy()
-    return np.asarray(x, dtype=np.float64)
-
-
-def _require_finite(a: np.ndarray, name: str) -> None:
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} must be finite; it holds NaN or inf.")
-
-
-def _matrix(x: Array, name: str) -> np.ndarray:
-    """``x`` as a finite float64 matrix (N, D)."""
-    a = _as_array(x)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must have shape (N, D), got {a.shape}.")
-    _require_finite(a, name)
-    return a
-
-
-def _features(x: Array, name: str, rows: int) -> np.ndarray:
-    """``x`` as finite float64 features (N, k) with N = ``rows``; a vector (N,) is one column."""
-    a = _as_array(x)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2 or a.shape[1] == 0:
-        raise ValueError(f"{name} must have shape (N,) or (N, k) with k >= 1, got {a.shape}.")
-    if a.shape[0] != rows:
-        raise ValueError(f"{name} has {a.shape[0]} rows but there are {rows} labels.")
-    _require_finite(a, name)
-    return a
-
-
-def _real_labels(labels: Array, name: str) -> np.ndarray:
-    """Regression or angle labels (N,) as float64; NaN marks a missing label."""
-    y = _as_array(labels)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must have shape (N,), got {y.shape}.")
-    if np.isinf(y).any():
-        raise ValueError(f"{name} holds inf; mark a missing label with NaN.")
-    return y
-
-
-def _class_labels(labels: Array, num_classes: int, name: str) -> np.ndarray:
-    """Class labels (N,) as int64 in ``[0, num_classes)``; -1 marks a missing label."""
-    y = _as_array(labels)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must have shape (N,), got {y.shape}.")
-    if not np.all(y == np.round(y)) or np.any((y < -1) | (y >= num_classes)):
-        raise ValueError(
-            f"{name} must be integers in [0, {num_classes}), or -1 for a missing label."
-        )
-    return y.astype(np.int64)
-
-
-def _check_tasks(tasks: Sequence[Task]) -> None:
-    names = [task.name for task in tasks]
-    if not names:
-        raise ValueError("Need at least one task.")
-    if len(set(names)) != len(names):
-        raise ValueError(f"Task names must be unique, got {names}.")
-
-
-def _task_labels(
-    labels: Mapping[str, Array], tasks: Sequence[Task], rows: int
-) -> dict[str, np.ndarray]:
-    """Each task's labels, converted by its kind and checked to have ``rows`` entries."""
-    _check_tasks(tasks)
-    missing = [task.name for task in tasks if task.name not in labels]
-    if missing:
-        raise ValueError(f"No labels for tasks {missing}; got labels for {sorted(labels)}.")
-    result = {}
-    for task in tasks:
-        name = f"labels[{task.name!r}]"
-        if task.kind == "classification":
-            assert task.num_classes is not None
-            y = _class_labels(labels[task.name], task.num_classes, name)
-        else:
-            y = _real_labels(labels[task.name], name)
-        if y.shape[0] != rows:
-            raise ValueError(f"{name} has {y.shape[0]} entries but the latent has {rows} rows.")
-        result[task.name] = y
-    return result
-
-
 def _centred_ranks(distances: np.ndarray) -> np.ndarray:
     ranks = rankdata(distances)
     return ranks - ranks.mean()
@@ -142,9 +62,7 @@ def _centred_ranks(distances: np.ndarray) -> np.ndarray:
 def _spearman_scorer(
     y: np.ndarray, *, circular: bool, period: float, max_points: int, seed: int
 ) -> Scorer:
-    """Prepare the label side of ``pairwise_distance_spearman`` once; the result scores
-    coefficients.
-    """
+    """The label side of ``pairwise_distance_spearman``, prepared once; scores coefficients."""
     if not isinstance(max_points, int) or max_points < 3:
         raise ValueError(f"max_points must be an integer >= 3, got {max_points!r}.")
     if not (math.isfinite(period) and period > 0):
@@ -161,7 +79,7 @@ def _spearman_scorer(
     label_ranks = _centred_ranks(label_distances)
 
     def score(coefficients: Array) -> float:
-        c = _features(coefficients, "coefficients", y.shape[0])
+        c = as_features(coefficients, "coefficients", y.shape[0])
         ranks = _centred_ranks(pdist(c[keep]))
         norm = math.sqrt(float(ranks @ ranks) * float(label_ranks @ label_ranks))
         return float(ranks @ label_ranks) / norm if norm > 0 else math.nan
@@ -201,7 +119,7 @@ def pairwise_distance_spearman(
     Returns:
         The correlation in [-1, 1]; NaN when the latent or the label distances are all equal.
     """
-    y = _real_labels(labels, "labels")
+    y = real_labels(labels, "labels")
     scorer = _spearman_scorer(y, circular=circular, period=period, max_points=max_points, seed=seed)
     return scorer(coefficients)
 
@@ -216,18 +134,11 @@ def _v_scorer(y: np.ndarray, num_classes: int, seed: int) -> Scorer:
         )
 
     def score(features: Array) -> float:
-        x = _features(features, "features", y.shape[0])[keep]
+        x = as_features(features, "features", y.shape[0])[keep]
         clusters = KMeans(n_clusters=num_classes, n_init=10, random_state=seed).fit_predict(x)
         return float(v_measure_score(y[keep], clusters))
 
     return score
-
-
-def _check_num_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
-        raise ValueError(f"num_classes must be an integer, got {num_classes!r}.")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}.")
 
 
 def v_score(features: Array, labels: Array, num_classes: int, *, seed: int = 0) -> float:
@@ -244,15 +155,15 @@ def v_score(features: Array, labels: Array, num_classes: int, *, seed: int = 0) 
         num_classes: the task's number of classes, the number of clusters.
         seed: k-means' random state.
     """
-    _check_num_classes(num_classes)
-    return _v_scorer(_class_labels(labels, num_classes, "labels"), num_classes, seed)(features)
+    check_num_classes(num_classes)
+    return _v_scorer(class_labels(labels, num_classes, "labels"), num_classes, seed)(features)
 
 
 def _task_scorers(
     labels: Mapping[str, Array], tasks: Sequence[Task], rows: int, max_points: int, seed: int
 ) -> list[tuple[str, Scorer]]:
     """Per task: its metric's name and a scorer of one axis (N,)."""
-    ys = _task_labels(labels, tasks, rows)
+    ys = task_labels(labels, tasks, rows)
     scorers: list[tuple[str, Scorer]] = []
     for task in tasks:
         y = ys[task.name]
@@ -291,7 +202,7 @@ def score_on_axes(
         max_points: Spearman's subsample bound.
         seed: seed of the Spearman subsample and of k-means.
     """
-    c = _matrix(coefficients, "coefficients")
+    c = as_matrix(coefficients, "coefficients")
     if c.shape[1] != len(tasks):
         raise ValueError(
             f"coefficients must have one column per task ({len(tasks)}), got shape {c.shape}."
@@ -329,7 +240,7 @@ def score_on_pca_axes(
     Returns:
         Per task name its metric and the PCA component it was assigned (0 = largest variance).
     """
-    f = _matrix(latent, "latent")
+    f = as_matrix(latent, "latent")
     m = len(tasks)
     if min(f.shape) < m:
         raise ValueError(
