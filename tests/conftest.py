@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 SCRIPT = Path(__file__).parent / "scripts" / "train.py"
@@ -59,3 +60,25 @@ def train_in_subprocess(
 
 def read_report(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
+
+
+def kill_then_resume(
+    out: Path, config: Path, runs: Path, kill_at_step: int
+) -> tuple[Path, dict[str, Any]]:
+    """Train ``config`` in a subprocess that SIGKILLs itself after step ``kill_at_step``, check it
+    died and left no results, resume it with the CLI, and return the run directory and the
+    progress saved in its last checkpoint before the resume."""
+    proc = train_in_subprocess(out, [config], "--kill-at-step", str(kill_at_step), check=False)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    (run_dir,) = runs.iterdir()
+    assert not (run_dir / "results.json").exists()
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["progress"]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "orthomtl.cli", "resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=SUBPROCESS_ENV,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return run_dir, saved

@@ -1,8 +1,6 @@
 """Domain Expansion end to end: two stages, basis history, decoders along the axes, DDP, resume."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import orthomtl
 from orthomtl.config import from_dict
 from orthomtl.methods.de_decoders import DomainExpansionDecoders
 from tests.conftest import (
-    SUBPROCESS_ENV,
+    kill_then_resume,
     read_report,
     tiny_config,
     train_in_subprocess,
@@ -167,21 +165,10 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_basis(tmp_path: Path) -> N
     killed = write_config(
         tmp_path / "killed.yaml", _config(tmp_path / "killed", checkpoint_every_n_steps=5)
     )
-    proc = train_in_subprocess(
-        tmp_path / "killed.json", [killed], "--kill-at-step", str(steps + 8), check=False
+    run_dir, saved = kill_then_resume(
+        tmp_path / "killed.json", killed, tmp_path / "killed", steps + 8
     )
-    assert proc.returncode == -9, proc.stderr[-2000:]
-    (run_dir,) = (tmp_path / "killed").iterdir()
-    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["progress"]
     assert saved["epoch"] == 1 and saved["batch"] > 0  # killed in the middle of the second epoch
-    resumed = subprocess.run(
-        [sys.executable, "-m", "orthomtl.cli", "resume", str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=SUBPROCESS_ENV,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert torch.allclose(_basis(run_dir), _basis(reference["run_dir"]), atol=1e-6)
     results = orthomtl.rundir.read_results(run_dir)
     for key, value in reference["metrics"]["test"].items():

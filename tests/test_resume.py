@@ -2,8 +2,6 @@
 
 import hashlib
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ import torch
 import orthomtl
 from orthomtl.checkpoint import CheckpointError
 from tests.conftest import (
-    SUBPROCESS_ENV,
+    kill_then_resume,
     read_report,
     tiny_config,
     train_in_subprocess,
@@ -46,23 +44,11 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, 
     out = {}
     for (name, method), ref_config in zip(VARIANTS.items(), straight, strict=True):
         killed = _config(root, name, method, f"killed-{name}")
-        proc = train_in_subprocess(
-            root / f"{name}-killed.json", [killed], "--kill-at-step", str(KILL_AT), check=False
+        run_dir, saved = kill_then_resume(
+            root / f"{name}-killed.json", killed, root / f"killed-{name}", KILL_AT
         )
-        assert proc.returncode == -9, proc.stderr[-2000:]
-        (run_dir,) = (root / f"killed-{name}").iterdir()
-        ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-        assert ckpt["progress"]["step"] == LAST_CHECKPOINT
-        assert ckpt["progress"]["batch"] == LAST_CHECKPOINT - STEPS_PER_EPOCH  # mid-epoch
-        assert not (run_dir / "results.json").exists()
-        resumed = subprocess.run(
-            [sys.executable, "-m", "orthomtl.cli", "resume", str(run_dir)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=SUBPROCESS_ENV,
-        )
-        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert saved["step"] == LAST_CHECKPOINT
+        assert saved["batch"] == LAST_CHECKPOINT - STEPS_PER_EPOCH  # mid-epoch
         results = orthomtl.rundir.read_results(run_dir) | {"run_dir": str(run_dir)}
         out[name] = (reference[str(ref_config)], results)
     return out
