@@ -52,8 +52,8 @@ class StreamingStatistics(nn.Module):
     @torch.no_grad()
     def _add(self, f: Tensor) -> None:
         rows = f.detach().to(torch.float64)
-        self.stat_count += rows.shape[0]
-        self.stat_sum += rows.sum(dim=0)
+        self.stat_count.add_(rows.shape[0])
+        self.stat_sum.add_(rows.sum(dim=0))
         self.stat_outer.addmm_(rows.T, rows)
 
     def _moments(self) -> tuple[float, Tensor, Tensor]:

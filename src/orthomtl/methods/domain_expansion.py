@@ -216,7 +216,8 @@ class DomainExpansion(Method):
             max_shift=self.view_shift,
             noise_std=self.view_noise,
         )
-        _, coefficients = self.model(torch.cat([first, second]), self._sample(batch.index))
+        sample = self._sample(batch.index) if self.pooling.collect else None
+        _, coefficients = self.model(torch.cat([first, second]), sample)
         targets = {k: torch.cat([v, v]) for k, v in batch.targets.items()}
         if self.fabric.world_size > 1:
             coefficients, targets = gather_global_batch(self.fabric, coefficients, targets)
