@@ -112,3 +112,12 @@ def test_example_configs_are_valid() -> None:
     assert configs
     for path in configs:
         load_config(path)
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("optim: {lr: 1e-4, weight_decay: 5E-3}\nmethod: {name: hps}\n")
+    config = load_config(path, ["optim.min_lr=1e-6"])
+    assert config.optim.lr == 1e-4 and config.optim.weight_decay == 5e-3
+    assert config.optim.min_lr == 1e-6
+    assert load_config(path, ["trainer.accelerator=cpu"]).trainer.accelerator == "cpu"

@@ -13,6 +13,7 @@ reported with the allowed keys whatever the dataset or method::
 """
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,21 @@ from orthomtl.registry import DATASETS, METHODS
 from orthomtl.typecheck import ConfigError, coerce, keyword_defaults, parse_dataclass, parse_kwargs
 
 _LOADER_ARGS = ("seed", "path", "tasks")
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but reading ``1e-4`` as a number (YAML 1.2) rather than a string
+    (YAML 1.1 wants ``1.0e-4``), since that is how learning rates are written."""
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+"
+        r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
 
 
 @dataclass
@@ -214,7 +230,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
             if not isinstance(child, dict):
                 raise ConfigError(f"Override {item!r}: {part!r} is not a section.")
             node = child
-        node[parts[-1]] = yaml.safe_load(text)
+        node[parts[-1]] = yaml.load(text, Loader=ConfigLoader)
     return raw
 
 
@@ -224,7 +240,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     if not path.is_file():
         raise FileNotFoundError(f"Config file {path} not found. Example configs are in configs/.")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=ConfigLoader) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error}).") from None
     return from_dict(apply_overrides(raw, overrides))

@@ -69,7 +69,9 @@ def read_config(run_dir: Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{run_dir} is not an orthomtl run directory: no config.yaml in it."
         )
-    return yaml.safe_load(path.read_text())
+    from orthomtl.config import ConfigLoader
+
+    return yaml.load(path.read_text(), Loader=ConfigLoader)
 
 
 def package_versions() -> dict[str, str]:
