@@ -37,9 +37,11 @@ survive an interruption); run directories go to ``benchmarks/runs/`` (git-ignore
 import argparse
 import json
 import math
+import multiprocessing as mp
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,7 @@ from orthomtl.metrics.composition import composition_similarity
 from orthomtl.metrics.functional import mean_std
 from orthomtl.metrics.latent import score_on_pca_axes
 from orthomtl.rundir import read_results
+from orthomtl.task_axes import task_axes
 from orthomtl.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +67,7 @@ CONFIG = ROOT / "configs" / "de_rotated_digits.yaml"
 RESULTS = ROOT / "benchmarks" / "results"
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "de": ("DE (domain_expansion)", {}),  # method section from the config file
+    "de1": ("DE, 1 axis per class task (the paper)", {"class_axes": 1}),  # on top of the config
     "hps": ("HPS equal weighting", {"name": "hps"}),
     "imtlg": ("HPS + IMTL-G", {"name": "hps", "aggregator": "imtlg"}),
     "nashmtl": ("HPS + Nash-MTL", {"name": "hps", "aggregator": "nashmtl"}),
@@ -82,12 +86,14 @@ TARGETS = {"angle/spearman": 0.90, "digit/v_score": 0.90}
 def make_config(args: argparse.Namespace, method: str, seed: int) -> dict[str, Any]:
     """The DE config with this method, epochs, seed, dataset and runs directory."""
     config = yaml.safe_load(CONFIG.read_text())
-    if method != "de":
+    if method.startswith("de"):
+        config["method"].update(METHODS[method][1])
+    else:
         config["method"] = dict(METHODS[method][1])
     config["data"]["name"] = args.data
     config["data"]["path"] = args.path
     config["trainer"].update(max_epochs=args.epochs, progress_bar=False)
-    if args.quick and method == "de":
+    if args.quick and method.startswith("de"):
         config["method"]["decoder_epochs"] = 2
     config.update(seeds=[seed], runs_dir=str(args.runs_dir))
     return config
@@ -128,12 +134,14 @@ def score_baseline(run_dir: Path, config: dict[str, Any], seed: int) -> dict[str
     x_test, y_test = split_arrays(data.test)
     x_train, y_train = split_arrays(data.train, epoch=0)
     f_test, f_train = encode(model, x_test), encode(model, x_train)
-    scores = score_on_pca_axes(f_test, y_test, tasks, seed=0)
+    class_axes = yaml.safe_load(CONFIG.read_text())["method"].get("class_axes", 1)
+    sizes = [len(columns) for columns in task_axes(tasks, class_axes)]
+    scores = score_on_pca_axes(f_test, y_test, tasks, axes_per_task=sizes, seed=0)
     out: dict[str, Any] = {f"{t.name}/{scores[t.name].metric}": scores[t.name].value for t in tasks}
-    out["pca_axis"] = {t.name: scores[t.name].axis for t in tasks}
+    out["pca_axes"] = {t.name: scores[t.name].axes for t in tasks}
     mean = f_test.mean(axis=0)
     _, _, right = np.linalg.svd(f_test - mean, full_matrices=False)
-    basis = np.stack([right[scores[t.name].axis] for t in tasks], axis=1)
+    basis = np.stack([right[a] for t in tasks for a in scores[t.name].axes], axis=1)
     decoders = []
     for task in tasks:
         if task.kind == "classification":
@@ -156,7 +164,7 @@ def run_one(args: argparse.Namespace, method: str, seed: int) -> dict[str, Any]:
     results = read_results(run_dir)
     test = results["metrics"]["test"]
     metrics = {k: test[k] for k in ("angle/mae", "digit/accuracy")}
-    if method == "de":
+    if method.startswith("de"):
         metrics.update({k: test[k] for k, _ in COLUMNS if k in test})
     else:
         metrics.update(score_baseline(run_dir, config, seed))
@@ -257,6 +265,7 @@ def main() -> None:
     parser.add_argument("--path", help="directory of the MNIST IDX files (with --data mnist)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 1 seed")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (see docstring)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
     args = parser.parse_args()
     if (args.data == "mnist") != (args.path is not None):
         parser.error("--path is required with --data mnist and only then")
@@ -264,11 +273,22 @@ def main() -> None:
         args.epochs, args.seeds = 2, args.seeds[:1]
     torch.set_num_threads(args.threads)
     started, runs = time.perf_counter(), []
-    for seed in args.seeds:  # seed-major: a partial run still compares every method
-        for method in args.methods:
-            print(f"== {method} seed {seed} ({args.epochs} epochs)", flush=True)
-            runs.append(run_one(args, method, seed))
-            print(json.dumps(runs[-1]["metrics"]), flush=True)
+    jobs = [(method, seed) for seed in args.seeds for method in args.methods]  # seed-major
+    with ProcessPoolExecutor(
+        args.jobs,
+        mp_context=mp.get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(args.threads,),
+    ) as pool:
+        pending = {
+            pool.submit(run_one, args, method, seed): (method, seed) for method, seed in jobs
+        }
+        print(f"== {len(jobs)} runs, {args.jobs} at a time ({args.epochs} epochs)", flush=True)
+        for future in as_completed(pending):
+            method, seed = pending[future]
+            finished = future.result()
+            runs = sorted([*runs, finished], key=lambda r: jobs.index((r["method"], r["seed"])))
+            print(f"== {method} seed {seed}: {json.dumps(finished['metrics'])}", flush=True)
             text = write(runs, args, started)
     print(text)
     print(f"wall time {time.perf_counter() - started:.0f} s")

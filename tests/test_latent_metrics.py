@@ -157,7 +157,7 @@ def test_pca_scoring_recovers_the_task_axes() -> None:
     latent, labels, tasks = two_task_latent()
     scores = score_on_pca_axes(latent, labels, tasks, max_points=300)
     # B has the most variance, so it owns PCA axis 0 although it is listed second.
-    assert scores["b"].axis == 0 and scores["a"].axis == 1
+    assert scores["b"].axes == (0,) and scores["a"].axes == (1,)
     assert scores["b"].metric == "v_score" and scores["b"].value > 0.95
     assert scores["a"].metric == "spearman" and scores["a"].value > 0.95
     assert score_on_pca_axes(latent, labels, tasks[::-1], max_points=300) == scores
@@ -170,9 +170,9 @@ def test_score_on_axes_uses_column_m_for_task_m() -> None:
     coefficients = np.stack([np.cos(y_angle), 6.0 * y_class + rng.normal(size=200)], axis=1)
     tasks = [Task("angle", "angle"), Task("c", "classification", num_classes=2)]
     scores = score_on_axes(coefficients, {"angle": y_angle, "c": y_class}, tasks)
-    assert scores["c"] == AxisScore("v_score", pytest.approx(1.0), 1)
+    assert scores["c"] == AxisScore("v_score", pytest.approx(1.0), (1,))
     # cos of the angle is neither affine in it nor injective: high but not perfect, circularly.
-    assert scores["angle"].axis == 0 and 0.5 < scores["angle"].value < 1.0
+    assert scores["angle"].axes == (0,) and 0.5 < scores["angle"].value < 1.0
     swapped = score_on_axes(coefficients[:, ::-1], {"angle": y_angle, "c": y_class}, tasks)
     assert swapped["c"].value < 0.2
 

@@ -1,8 +1,9 @@
 """Concept algebra in a Domain Expansion latent (arXiv 2601.20069).
 
-Each task owns one orthogonal axis v_m of the latent, so a concept is edited by moving along its
-axis alone, c ⊕^m Δ: f ↦ f + Δ v_m changes coefficient m by Δ and leaves every other coefficient
-as it was. The stage-2 linear decoders read concepts back, and two samples compose as
+Each task owns one orthogonal axis v_m of the latent (or, for a class task trained with
+``class_axes`` > 1, a few: V_m), so a concept is edited by moving along its axes alone, c ⊕^m Δ:
+f ↦ f + Δ v_m (f + V_m Δ) changes task m's coefficients by Δ and leaves every other coefficient as
+it was. The stage-2 linear decoders read concepts back, and two samples compose as
 c_p ⊕ (c_q ⊖ c_p): sample p with the chosen concepts of sample q.
 
     >>> algebra = ConceptAlgebra(orthomtl.load(run_dir))
@@ -37,11 +38,11 @@ class ConceptAlgebra:
         self.method: DomainExpansionDecoders = model.method
         self.tasks = model.tasks
 
-    def _axis(self, task: str) -> int:
+    def _columns(self, task: str) -> list[int]:
         names = [t.name for t in self.tasks]
         if task not in names:
             raise KeyError(f"No task {task!r}; the tasks are {names}.")
-        return names.index(task)
+        return list(self.method.axes[names.index(task)])
 
     def _check_latent(self, f: Tensor) -> Tensor:
         dim = self.method.pooling.dim
@@ -58,15 +59,26 @@ class ConceptAlgebra:
 
     @torch.no_grad()
     def coefficients(self, f: Tensor) -> Tensor:
-        """c (B, M), c_m = ⟨f − μ, v_m⟩, column m for task m."""
+        """c (B, M), c_m = ⟨f − μ, v_m⟩; task m owns the columns ``self.method.axes[m]``."""
         pooling = self.method.pooling
         return (self._check_latent(f) - pooling.mean.to(f.dtype)) @ pooling.basis.to(f.dtype)
 
     def edit(self, f: Tensor, task: str, delta: float | Tensor) -> Tensor:
-        """c ⊕^m Δ: move every latent along task ``task``'s axis by ``delta`` (a number or (B,))."""
-        axis = self.method.pooling.basis[:, self._axis(task)].to(f.dtype)
-        step = torch.as_tensor(delta, dtype=f.dtype).reshape(-1, 1)
-        return self._check_latent(f) + step * axis
+        """c ⊕^m Δ: move every latent along task ``task``'s axes by ``delta``.
+
+        ``delta`` is a number or (B,) for a task with one axis; (a,) or (B, a) for a task with a
+        axes (the same step for every latent, or one per latent).
+        """
+        columns = self._columns(task)
+        axes = self.method.pooling.basis[:, columns].to(f.dtype)  # (D, a)
+        step = torch.as_tensor(delta, dtype=f.dtype)
+        one_axis = len(columns) == 1 and (step.dim() <= 1 or step.shape == (step.shape[0], 1))
+        if step.dim() > 2 or not (one_axis or (step.dim() >= 1 and step.shape[-1] == len(columns))):
+            raise ValueError(
+                f"delta for task {task!r} must have {len(columns)} entries per latent (its axes), "
+                f"got shape {tuple(step.shape)}."
+            )
+        return self._check_latent(f) + step.reshape(-1, len(columns)) @ axes.T
 
     @torch.no_grad()
     def decode(self, f: Tensor) -> dict[str, Tensor]:
@@ -92,7 +104,7 @@ class ConceptAlgebra:
             )
         chosen = [t.name for t in self.tasks] if concepts is None else list(concepts)
         for name in chosen:
-            self._axis(name)
+            self._columns(name)
         source, target = self.decode(f_p), self.decode(f_q)
         wanted = {t.name: (target if t.name in chosen else source)[t.name] for t in self.tasks}
         pooling = self.method.pooling

@@ -7,9 +7,10 @@ f, initialised along its axis v_m:
   s_m = std(y_m) / std(c_m) · sign(corr(c_m, y_m)), so the first prediction is the least-squares
   line through the coefficients. (Our notes give b_m = −s_m⟨v_m, μ⟩, which assumes centred labels
   and coefficients; the two agree then.) Trained with L1, circular for angles.
-- class tasks (the notes give no initialisation; ours): the nearest-class-mean classifier along
-  the axis, logit_k = α(ĉ_k c_m − ĉ_k²/2) with class means ĉ_k and α the inverse pooled
-  within-class variance of c_m. Trained with cross-entropy.
+- class tasks (the notes give no initialisation; ours): the nearest-class-mean classifier on the
+  task's coefficients c_m (one axis, or k with ``class_axes``), logit_k = α(⟨ĉ_k, c_m⟩ − ‖ĉ_k‖²/2)
+  with class means ĉ_k and α the inverse pooled within-class variance per axis. Trained with
+  cross-entropy.
 
 Its evaluation adds to decoder accuracy and MAE the latent metrics of the paper: Spearman of
 pairwise distances (regression, angles), V-score (classes), and composition similarity
@@ -81,6 +82,7 @@ class DomainExpansionDecoders(Method):
         self.model = DecoderNetwork(network.encoder, network.pooling, self.tasks)
         self.model.train()
         self.cov_fraction = stage1.cov_fraction
+        self.axes = stage1.axes
 
     @property
     def pooling(self) -> OrthogonalPooling:
@@ -90,23 +92,23 @@ class DomainExpansionDecoders(Method):
     @torch.no_grad()
     def _moments(self, epoch: int) -> Tensor:
         """Per task, sums over ``cov_fraction`` of the training data, summed over ranks: for
-        regression/angle [n, Σc, Σc², Σy, Σy², Σcy]; for classes [n_k, Σc over class k] per class
-        and Σc²."""
+        regression/angle [n, Σc, Σc², Σy, Σy², Σcy]; for classes n_k per class, Σc over class k
+        per class and axis, and Σ‖c‖²."""
         rows = []
         for batch in self.train_subset(self.cov_fraction, epoch):
             if not len(batch):
                 continue
             c = self.pooling(self.network.latent(batch.x)).double()
             row = []
-            for m, task in enumerate(self.tasks):
+            for task, columns in zip(self.tasks, self.axes, strict=True):
                 y = batch.targets[task.name]
                 keep = ~task.missing(y)
-                cm = c[keep, m]
+                cm = c[keep][:, list(columns)]
                 if task.kind == "classification":
                     onehot = nn.functional.one_hot(y[keep].long(), task.num_classes).double()
                     row += [onehot.sum(0), onehot.T @ cm, (cm * cm).sum().reshape(1)]
                 else:
-                    ym = y[keep].double()
+                    cm, ym = cm[:, 0], y[keep].double()
                     row.append(
                         torch.stack(
                             [
@@ -128,31 +130,39 @@ class DomainExpansionDecoders(Method):
         return self.fabric.all_reduce(local, reduce_op="sum")
 
     def _moment_size(self) -> int:
-        return sum(2 * t.num_classes + 1 if t.kind == "classification" else 6 for t in self.tasks)
+        return sum(
+            (len(columns) + 1) * t.num_classes + 1 if t.kind == "classification" else 6
+            for t, columns in zip(self.tasks, self.axes, strict=True)
+        )
 
     @torch.no_grad()
     def _initialise(self, epoch: int) -> None:
         moments = self._moments(epoch).tolist()
         mean, basis = self.pooling.mean.double(), self.pooling.basis.double()
         at = 0
-        for m, task in enumerate(self.tasks):
-            v, shift = basis[:, m], float(basis[:, m] @ mean)
+        for task, columns in zip(self.tasks, self.axes, strict=True):
+            v = basis[:, list(columns)]  # (D, a)
+            shift = v.T @ mean  # (a,)
             decoder = self.network.decoders[task.name]
             if task.kind == "classification":
-                k = task.num_classes
+                k, a = task.num_classes, len(columns)
                 counts = torch.tensor(moments[at : at + k], dtype=torch.float64)
-                sums = torch.tensor(moments[at + k : at + 2 * k], dtype=torch.float64)
-                squares = moments[at + 2 * k]
-                at += 2 * k + 1
+                sums = torch.tensor(moments[at + k : at + k + k * a], dtype=torch.float64)
+                sums = sums.reshape(k, a)
+                squares = moments[at + k + k * a]
+                at += (a + 1) * k + 1
                 n = float(counts.sum())
                 centres = torch.where(
-                    counts > 0, sums / counts.clamp(min=1), sums.sum() / max(n, 1)
+                    counts[:, None] > 0,
+                    sums / counts.clamp(min=1)[:, None],
+                    sums.sum(0) / max(n, 1),
                 )
-                within = (squares - float((counts * centres**2).sum())) / max(n, 1)
+                within = (squares - float((counts * (centres**2).sum(1)).sum())) / max(n * a, 1)
                 alpha = 1.0 / max(within, 1e-12)
-                weight = alpha * centres[:, None] * v[None, :]
-                bias = -alpha * centres * shift - alpha * centres**2 / 2
+                weight = alpha * centres @ v.T
+                bias = -alpha * centres @ shift - alpha * (centres**2).sum(1) / 2
             else:
+                v, shift = v[:, 0], float(shift[0])
                 n, sc, scc, sy, syy, scy = moments[at : at + 6]
                 at += 6
                 n = max(n, 1.0)
@@ -217,7 +227,9 @@ class DomainExpansionDecoders(Method):
         metrics.reduce(reduce_sum)
         out = metrics.compute()
         y = {k: torch.cat(v).numpy() for k, v in labels.items()}
-        for name, score in score_on_axes(coefficients, y, self.tasks, seed=0).items():
+        for name, score in score_on_axes(
+            coefficients, y, self.tasks, axes=self.axes, seed=0
+        ).items():
             out[f"{name}/{score.metric}"] = score.value
         decoders = [
             (d.weight.double().cpu().numpy(), d.bias.double().cpu().numpy())

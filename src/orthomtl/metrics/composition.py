@@ -48,7 +48,8 @@ class CompositionScore:
 def _check_model(
     mean: Array, basis: Array, decoders: Sequence[Decoder], tasks: Sequence[Task]
 ) -> tuple[np.ndarray, np.ndarray, _Decoders]:
-    """Validate μ (D,), an orthonormal basis V (D×M) and one linear decoder per task."""
+    """Validate μ (D,), an orthonormal basis V (D×M), M ≥ the number of tasks (a task may own
+    several axes), and one linear decoder per task."""
     check_tasks(tasks)
     mu = as_array(mean)
     if mu.ndim != 1:
@@ -56,11 +57,12 @@ def _check_model(
     require_finite(mu, "mean")
     dim, m = mu.shape[0], len(tasks)
     v = as_matrix(basis, "basis")
-    if v.shape != (dim, m):
+    if v.shape[0] != dim or v.shape[1] < m:
         raise ValueError(
-            f"basis must have shape (D, M) = {(dim, m)}, one column per task, got {v.shape}."
+            f"basis must have shape (D, M) with D = {dim} and M >= {m} (at least one column per "
+            f"task), got {v.shape}."
         )
-    error = float(np.abs(v.T @ v - np.eye(m)).max())
+    error = float(np.abs(v.T @ v - np.eye(v.shape[1])).max())
     if error > _ORTHONORMAL_ATOL:
         raise ValueError(f"basis columns must be orthonormal; max |VᵀV − I| = {error:.3g}.")
     if len(decoders) != m:
@@ -141,10 +143,10 @@ def compose(
         y_p: per task name, the source samples' labels (P,) (a scalar for one latent).
         y_q: per task name, the target labels, likewise; no label may be missing.
         mean: (D,) the pooling's mean μ.
-        basis: (D, M) the orthonormal task axes v_m, column m for task m.
+        basis: (D, M) the orthonormal task axes v_m, every task's columns (M ≥ the tasks).
         decoders: per task, ``(W_m, b_m)`` with W_m (out_m, D) and b_m (out_m,); out_m is
             num_classes for a class task and 1 otherwise (e.g. an ``nn.Linear``'s weight and bias).
-        tasks: the M tasks, in the order of the basis columns and decoders.
+        tasks: the tasks, in the order of the decoders.
 
     Returns:
         f*, (P, D), or (D,) for one latent.
@@ -197,10 +199,10 @@ def composition_similarity(
     Args:
         latent: (N, D) test-set latents.
         mean: (D,) the pooling's mean μ.
-        basis: (D, M) the orthonormal task axes, column m for task m.
+        basis: (D, M) the orthonormal task axes, every task's columns (M ≥ the tasks).
         decoders: per task, ``(W_m, b_m)`` as in ``compose``.
         labels: per task name, its (N,) labels (-1 or NaN where missing).
-        tasks: the M tasks.
+        tasks: the tasks, in the order of the decoders.
         seed: seed of the pairing.
     """
     mu, v, checked = _check_model(mean, basis, decoders, tasks)

@@ -5,14 +5,16 @@ task.
   of the task's latent coefficients and the distances of its labels (circular for angles).
 * Class tasks: the **V-score**, the V-measure between the labels and a k-means clustering of the
   task's coefficients.
-* Domain Expansion has one axis per task and scores axis m for task m (``score_on_axes``). A
-  baseline has no task axes, so it is scored on the top-M PCA axes of its own latent, tasks assigned
-  to axes by the Hungarian algorithm (``score_on_pca_axes``).
+* Domain Expansion scores each task on the axes it owns (``score_on_axes``): one per task in the
+  paper, several for a class task with ``class_axes`` > 1. A baseline has no task axes, so it is
+  scored on the top-M PCA axes of its own latent, tasks assigned to axes by the Hungarian algorithm
+  (``score_on_pca_axes``).
 
 Inputs may be numpy arrays or torch tensors; everything is computed in float64 numpy. Missing labels
 (``-1`` for a class task, ``NaN`` otherwise) are dropped.
 """
 
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,25 +35,28 @@ from orthomtl.metrics.checks import (
     real_labels,
     task_labels,
 )
+from orthomtl.task_axes import check_layout
 from orthomtl.tasks import Task
+
+MAX_SPLITS = 1000
 
 Scorer = Callable[[Array], float]
 
 
 @dataclass(frozen=True)
 class AxisScore:
-    """A task's latent metric on the axis it was scored on.
+    """A task's latent metric on the axes it was scored on.
 
     Attributes:
         metric: ``"spearman"`` for a regression or angle task, ``"v_score"`` for a class task.
         value: the metric; NaN when a Spearman correlation is undefined (constant distances).
-        axis: the axis' index: the task's own for Domain Expansion, a PCA component (0 = largest
+        axes: the axes' indices: the task's own for Domain Expansion, PCA components (0 = largest
             variance) for a baseline.
     """
 
     metric: str
     value: float
-    axis: int
+    axes: tuple[int, ...]
 
 
 def _centred_ranks(distances: np.ndarray) -> np.ndarray:
@@ -187,31 +192,51 @@ def score_on_axes(
     labels: Mapping[str, Array],
     tasks: Sequence[Task],
     *,
+    axes: Sequence[Sequence[int]] | None = None,
     max_points: int = 2000,
     seed: int = 0,
 ) -> dict[str, AxisScore]:
-    """Score Domain Expansion's own axes (arXiv:2601.20069): axis m belongs to task m.
+    """Score Domain Expansion's own axes (arXiv:2601.20069): task m on the columns it owns.
 
     Each task's metric (``pairwise_distance_spearman`` for regression, circular with period 2π for
-    angles; ``v_score`` for classes) on its column of the coefficients.
+    angles; ``v_score`` for classes) on its columns of the coefficients.
 
     Args:
-        coefficients: (N, M) latent coefficients, column m the projection on task m's axis.
+        coefficients: (N, M) latent coefficients.
         labels: per task name, its (N,) labels (-1 or NaN where missing).
-        tasks: the M tasks, in the order of the columns.
+        tasks: the tasks, in the order of ``axes``.
+        axes: per task its columns (``orthomtl.task_axes``); ``None`` for one column per task,
+            column m for task m.
         max_points: Spearman's subsample bound.
         seed: seed of the Spearman subsample and of k-means.
     """
     c = as_matrix(coefficients, "coefficients")
-    if c.shape[1] != len(tasks):
-        raise ValueError(
-            f"coefficients must have one column per task ({len(tasks)}), got shape {c.shape}."
-        )
+    if axes is None:
+        if c.shape[1] != len(tasks):
+            raise ValueError(
+                f"coefficients must have one column per task ({len(tasks)}), got shape {c.shape}; "
+                "pass axes= when a task owns several."
+            )
+        axes = [(m,) for m in range(len(tasks))]
+    layout = check_layout(axes, tasks, c.shape[1])
     scorers = _task_scorers(labels, tasks, c.shape[0], max_points, seed)
     return {
-        task.name: AxisScore(metric, score(c[:, axis]), axis)
-        for axis, (task, (metric, score)) in enumerate(zip(tasks, scorers, strict=True))
+        task.name: AxisScore(metric, score(c[:, list(columns)]), columns)
+        for columns, task, (metric, score) in zip(layout, tasks, scorers, strict=True)
     }
+
+
+def _splits(sizes: Sequence[int]) -> list[list[tuple[int, ...]]]:
+    """Every way to deal axes 0..Σsizes−1 into ordered groups of the given sizes."""
+    if not sizes:
+        return [[]]
+    out = []
+    total = sum(sizes)
+    for first in itertools.combinations(range(total), sizes[0]):
+        rest = [a for a in range(total) if a not in first]
+        for tail in _splits(sizes[1:]):
+            out.append([first, *(tuple(rest[i] for i in group) for group in tail)])
+    return out
 
 
 def score_on_pca_axes(
@@ -219,40 +244,72 @@ def score_on_pca_axes(
     labels: Mapping[str, Array],
     tasks: Sequence[Task],
     *,
+    axes_per_task: Sequence[int] | None = None,
     max_points: int = 2000,
     seed: int = 0,
 ) -> dict[str, AxisScore]:
     """Score a baseline's latent on its top PCA axes, as Domain Expansion does (arXiv:2601.20069).
 
     A baseline has no task axes, so: centre its test-set latent F (N×D), take the top-M right
-    singular vectors (M = number of tasks) as axes and project on them; compute every task's metric
-    (as in ``score_on_axes``) on every axis; then assign tasks to distinct axes by the Hungarian
-    algorithm (``scipy.optimize.linear_sum_assignment``) maximising the sum of the metrics. For the
-    assignment only, an undefined (NaN) Spearman counts as -1, the lowest any metric can be.
+    singular vectors (M = the total number of axes) as axes and project on them; then give each
+    task its number of axes so that the sum of the metrics is largest. With one axis per task that
+    is the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``) on every task's metric on
+    every axis; when a task owns several axes, every split of the M axes into the tasks' groups is
+    scored (at most ``MAX_SPLITS``). For the assignment only, an undefined (NaN) Spearman counts as
+    -1, the lowest any metric can be.
 
     Args:
         latent: (N, D) test-set latent, D >= M and N >= M.
         labels: per task name, its (N,) labels (-1 or NaN where missing).
-        tasks: the M tasks; their order does not change the result.
+        tasks: the tasks; their order does not change the result.
+        axes_per_task: per task its number of axes (as Domain Expansion's ``task_axes``); ``None``
+            for one each.
         max_points: Spearman's subsample bound.
         seed: seed of the Spearman subsample and of k-means.
 
     Returns:
-        Per task name its metric and the PCA component it was assigned (0 = largest variance).
+        Per task name its metric and the PCA components it was given (0 = largest variance).
     """
     f = as_matrix(latent, "latent")
-    m = len(tasks)
+    sizes = [1] * len(tasks) if axes_per_task is None else [int(k) for k in axes_per_task]
+    if len(sizes) != len(tasks) or min(sizes, default=1) < 1:
+        raise ValueError(
+            f"axes_per_task must give a count >= 1 for each of the {len(tasks)} tasks, got {sizes}."
+        )
+    m = sum(sizes)
     if min(f.shape) < m:
         raise ValueError(
-            f"latent of shape {f.shape} has fewer than {m} principal axes (one per task)."
+            f"latent of shape {f.shape} has fewer than {m} principal axes (the tasks' axes)."
         )
     scorers = _task_scorers(labels, tasks, f.shape[0], max_points, seed)
     centred = f - f.mean(axis=0)
     _, _, right = np.linalg.svd(centred, full_matrices=False)
-    axes = centred @ right[:m].T
-    values = np.array([[score(axes[:, a]) for a in range(m)] for _, score in scorers])
-    rows, cols = linear_sum_assignment(np.nan_to_num(values, nan=-1.0), maximize=True)
+    projected = centred @ right[:m].T
+    if all(k == 1 for k in sizes):
+        values = np.array([[score(projected[:, a]) for a in range(m)] for _, score in scorers])
+        rows, cols = linear_sum_assignment(np.nan_to_num(values, nan=-1.0), maximize=True)
+        return {
+            tasks[t].name: AxisScore(scorers[t][0], float(values[t, a]), (int(a),))
+            for t, a in zip(rows, cols, strict=True)
+        }
+    splits = _splits(sizes)
+    if len(splits) > MAX_SPLITS:
+        raise ValueError(
+            f"{len(splits)} ways to give {m} PCA axes to groups of sizes {sizes}; at most "
+            f"{MAX_SPLITS} are scored. Use fewer axes per task."
+        )
+    cache: dict[tuple[int, tuple[int, ...]], float] = {}
+
+    def value(t: int, group: tuple[int, ...]) -> float:
+        if (t, group) not in cache:
+            cache[(t, group)] = scorers[t][1](projected[:, list(group)])
+        return cache[(t, group)]
+
+    def total(split: list[tuple[int, ...]]) -> float:
+        return sum(np.nan_to_num(value(t, g), nan=-1.0) for t, g in enumerate(split))
+
+    best = max(splits, key=total)
     return {
-        tasks[t].name: AxisScore(scorers[t][0], float(values[t, a]), int(a))
-        for t, a in zip(rows, cols, strict=True)
+        task.name: AxisScore(scorers[t][0], float(value(t, group)), group)
+        for t, (task, group) in enumerate(zip(tasks, best, strict=True))
     }
