@@ -31,7 +31,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from orthomtl.losses.contrastive import RankNContrastLoss  # noqa: E402
+from orthomtl.losses import RankNContrastLoss  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "contrastive_losses.json"
 

@@ -54,7 +54,8 @@ import numpy as np
 import torch
 
 import orthomtl
-from orthomtl.methods.domain_expansion import DomainExpansion
+from orthomtl.engine import Callback
+from orthomtl.methods import DomainExpansion
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -73,7 +74,7 @@ def base_config(epochs: int, seed: int, runs_dir: str) -> dict[str, Any]:
     return {
         "data": {"name": "rotated-digits", "batch_size": 32},
         "model": {"encoder": "convnet", "latent_dim": 64},
-        "method": {"name": "domain_expansion", "decoder_epochs": 1},
+        "method": {"name": "domain-expansion", "readout_epochs": 1},
         "optim": {"name": "adam", "lr": 1.0e-3, "weight_decay": 1.0e-2, "scheduler": "cosine"},
         "trainer": {
             "max_epochs": epochs,
@@ -87,7 +88,7 @@ def base_config(epochs: int, seed: int, runs_dir: str) -> dict[str, Any]:
     }
 
 
-class EpochTimer:
+class EpochTimer(Callback):
     """Engine callback: per stage-1 epoch, wall and CPU seconds from ``on_epoch_start`` to
     ``on_epoch_end``, the seconds of the method's own ``on_epoch_start`` (statistics pass and
     refresh), and the wall time between consecutive training batches. The decoder stage is
@@ -171,7 +172,7 @@ class Turnstile:
             self._cond.notify_all()
 
 
-class TakeTurns:
+class TakeTurns(Callback):
     """Engine callback (listed before the timer): at every epoch start, hand the turn on and wait
     until it comes back."""
 
@@ -265,7 +266,7 @@ def streaming_breakdown(method: DomainExpansion, batch_size: int) -> dict[str, f
     return out
 
 
-class AlternatingCollect:
+class AlternatingCollect(Callback):
     """Engine callback for a paired step-level A/B inside one run of (b): streaming is switched
     on and off on alternate training batches, and each batch's wall and CPU time (from the end of
     the previous batch, so data loading included) is recorded with its state. Adjacent batches

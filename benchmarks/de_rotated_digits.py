@@ -57,12 +57,10 @@ from torch import Tensor, nn
 import orthomtl
 from orthomtl.api import load_data
 from orthomtl.config import from_dict
-from orthomtl.data.base import TaskDataset
-from orthomtl.metrics.composition import composition_similarity
-from orthomtl.metrics.functional import mean_std
-from orthomtl.metrics.latent import score_on_pca_axes
-from orthomtl.rundir import read_results
-from orthomtl.task_axes import task_axes
+from orthomtl.data import TaskDataset
+from orthomtl.engine import read_results
+from orthomtl.metrics.functional import composition_similarity, mean_std, score_on_pca_axes
+from orthomtl.pooling import task_axes
 from orthomtl.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +95,7 @@ def make_config(args: argparse.Namespace, method: str, seed: int) -> dict[str, A
     config["data"]["path"] = args.path
     config["trainer"].update(max_epochs=args.epochs, progress_bar=False)
     if args.quick and method.startswith("de"):
-        config["method"]["decoder_epochs"] = 2
+        config["method"]["readout_epochs"] = 2
     config.update(seeds=[seed], runs_dir=str(args.runs_dir))
     return config
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from orthomtl.pooling import OrthogonalPooling
+from orthomtl.pooling import OrthogonalPooling, PoolingOptions
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pooling_refresh.json"
 
@@ -77,8 +77,8 @@ def main() -> None:
     mixing = directions * scales
     offset = torch.randn(args.dim, generator=gen)
     options = {"cov_fraction": 1.0, "seed": args.seed}
-    exact = OrthogonalPooling(args.dim, args.axes, solver="eigh", **options)
-    warm = OrthogonalPooling(args.dim, args.axes, solver="subspace", **options)
+    exact = OrthogonalPooling(args.dim, args.axes, PoolingOptions(solver="eigh", **options))
+    warm = OrthogonalPooling(args.dim, args.axes, PoolingOptions(solver="subspace", **options))
 
     exact.accumulate(features(mixing, offset, args.noise, args.samples, gen))
     warm.load_state_dict(exact.state_dict())

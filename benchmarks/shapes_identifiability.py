@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from orthomtl.data.base import Batch
-from orthomtl.data.shapes import FACTOR_NAMES, ShapesDataset, load_shapes
+from orthomtl.data import Batch
+from orthomtl.data._shapes import FACTOR_NAMES, ShapesDataset, load_shapes
 from orthomtl.nn import build_encoder, build_head
 
 RESULTS = Path(__file__).resolve().parent / "results" / "shapes_identifiability.json"

@@ -34,8 +34,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from orthomtl.data.shapes import ShapesDataset, load_shapes  # noqa: E402
-from orthomtl.data.shapes_render import intensity_maps, render  # noqa: E402
+from orthomtl.data import ShapesDataset, load_shapes  # noqa: E402
+from orthomtl.data._shapes_render import intensity_maps, render  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "shapes_throughput.json"
 

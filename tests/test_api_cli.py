@@ -12,7 +12,7 @@ from torchjd.scalarization import DWA, FAMO, UW
 
 import orthomtl
 from orthomtl.cli import main
-from orthomtl.methods.weighting import load_weighting_state, weighting_state
+from orthomtl.methods.hps import load_weighting_state, weighting_state
 from tests.conftest import tiny_config, write_config
 
 

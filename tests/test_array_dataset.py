@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from orthomtl.data.augment import SaltAndPepper
-from orthomtl.data.base import ArrayDataset, BatchTransform
-from orthomtl.data.rotation import RandomRotation
+from orthomtl.data import ArrayDataset, BatchTransform, RandomRotation, SaltAndPepper
 from orthomtl.tasks import Task
 
 DIGIT = Task("digit", "classification", 10)

@@ -1,10 +1,10 @@
-"""Counter-based random draws and salt-and-pepper noise (``orthomtl.data.augment``)."""
+"""Counter-based random draws and salt-and-pepper noise (``orthomtl.data._augment``)."""
 
 import numpy as np
 import pytest
 import torch
 
-from orthomtl.data.augment import (
+from orthomtl.data._augment import (
     SaltAndPepper,
     check_noise,
     random_bits,

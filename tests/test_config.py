@@ -1,5 +1,4 @@
-"""Configs: typed sections, dotted overrides, and errors that name the key and list what is allowed.
-"""
+"""Configs: typed sections, dotted overrides, and errors naming the key and what is allowed."""
 
 from pathlib import Path
 

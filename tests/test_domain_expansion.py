@@ -9,7 +9,7 @@ import torch
 
 import orthomtl
 from orthomtl.config import from_dict
-from orthomtl.methods.de_decoders import DomainExpansionDecoders
+from orthomtl.methods.domain_expansion import DomainExpansionReadouts
 from tests.conftest import (
     kill_then_resume,
     read_report,
@@ -18,7 +18,7 @@ from tests.conftest import (
     write_config,
 )
 
-DE = {"name": "domain_expansion", "cov_fraction": 0.5, "decoder_epochs": 1}
+DE = {"name": "domain-expansion", "cov_fraction": 0.5, "readout_epochs": 1}
 
 
 def _config(runs: Path, **trainer: object) -> dict:
@@ -37,7 +37,7 @@ def de_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_two_stages_write_results_history_and_decoders(de_run: Path) -> None:
     results = json.loads((de_run / "results.json").read_text())
-    assert [s["stage"] for s in results["stages"]] == ["main", "decoders"]
+    assert [s["stage"] for s in results["stages"]] == ["main", "readouts"]
     test = results["metrics"]["test"]
     for key in (
         "digit/accuracy",
@@ -53,14 +53,14 @@ def test_two_stages_write_results_history_and_decoders(de_run: Path) -> None:
     assert len(history) == 2  # the statistics pass before epoch 1, then the refresh before epoch 2
     assert history[0]["axis0/cos_prev"] == 1.0
     assert all(0.0 <= h[f"axis{m}/cos_prev"] <= 1.0 + 1e-9 for h in history for m in (0, 1))
-    assert (de_run / "decoders" / "checkpoints" / "last.ckpt").is_file()
+    assert (de_run / "readouts" / "checkpoints" / "last.ckpt").is_file()
     basis = _basis(de_run).double()
     assert torch.allclose(basis.T @ basis, torch.eye(2, dtype=torch.float64), atol=1e-6)
 
 
 def test_load_walks_both_stages(de_run: Path) -> None:
     model = orthomtl.load(de_run)
-    assert isinstance(model.method, DomainExpansionDecoders)
+    assert isinstance(model.method, DomainExpansionReadouts)
     x = torch.rand(4, 1, 28, 28)
     predictions = model.predict(x)
     assert predictions["digit"].shape == (4,) and predictions["angle"].shape == (4,)
@@ -71,10 +71,10 @@ def test_decoders_start_along_their_axes(de_run: Path) -> None:
     model = orthomtl.load(de_run, checkpoint_name=None)
     network, pooling = model.method.network, model.method.pooling
     # retrain nothing: re-initialise from the training data and check the directions
-    config = from_dict(json.loads(json.dumps(orthomtl.rundir.read_config(de_run))))
-    assert config.method.name == "domain_expansion"
+    config = from_dict(json.loads(json.dumps(orthomtl.engine._rundir.read_config(de_run))))
+    assert config.method.name == "domain-expansion"
     for m, task in enumerate(model.tasks):
-        weight = network.decoders[task.name].weight.detach().double()
+        weight = network.readouts[task.name].weight.detach().double()
         axis = pooling.basis[:, m].double()
         if task.kind == "classification":
             assert weight.shape == (10, 16)
@@ -87,7 +87,7 @@ def test_decoders_start_along_their_axes(de_run: Path) -> None:
 def initial_decoders(tmp_path_factory: pytest.TempPathFactory) -> orthomtl.TrainedModel:
     """A run whose decoders stay at their initialisation (a learning rate of 1e-12)."""
     config = _config(tmp_path_factory.mktemp("init"))
-    config["method"]["decoder_lr"] = 1e-12
+    config["method"]["readout_lr"] = 1e-12
     return orthomtl.load(orthomtl.run(config).run_dirs[0])
 
 
@@ -97,7 +97,7 @@ def test_decoder_initialisation_is_exactly_along_the_axes(
     model = initial_decoders
     network, pooling = model.method.network, model.method.pooling
     for m, task in enumerate(model.tasks):
-        weight = network.decoders[task.name].weight.detach().double()
+        weight = network.readouts[task.name].weight.detach().double()
         axis = pooling.basis[:, m].double()
         rows = weight / weight.norm(dim=1, keepdim=True).clamp(min=1e-30)
         assert torch.allclose(
@@ -170,7 +170,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_basis(tmp_path: Path) -> N
     )
     assert saved["epoch"] == 1 and saved["batch"] > 0  # killed in the middle of the second epoch
     assert torch.allclose(_basis(run_dir), _basis(reference["run_dir"]), atol=1e-6)
-    results = orthomtl.rundir.read_results(run_dir)
+    results = orthomtl.engine._rundir.read_results(run_dir)
     for key, value in reference["metrics"]["test"].items():
         assert results["metrics"]["test"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
 

@@ -10,8 +10,8 @@ import pytest
 
 import orthomtl
 from orthomtl.config import OptimConfig
-from orthomtl.optim import LearningRateFactor
-from orthomtl.report import compare
+from orthomtl.diagnostics import compare
+from orthomtl.engine import LearningRateFactor
 from tests.conftest import tiny_config
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import orthomtl
-from orthomtl.data.base import ArrayDataset
+from orthomtl.data import ArrayDataset
 from orthomtl.tasks import Task
 from tests.conftest import tiny_config
 

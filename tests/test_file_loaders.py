@@ -10,13 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from orthomtl.data import dsprites
-from orthomtl.data.base import TaskDataset
-from orthomtl.data.dsprites import load_dsprites
-from orthomtl.data.image_npz import load_image_npz
-from orthomtl.data.mnist import FILES, load_mnist
-from orthomtl.data.rotation import rotate
-from orthomtl.data.shapes3d import load_shapes3d
+from orthomtl.data import TaskDataset, load_dsprites, load_image_npz, rotate
+from orthomtl.data import _dsprites as dsprites
+from orthomtl.data._mnist import FILES, load_mnist
+from orthomtl.data._shapes3d import load_shapes3d
 from orthomtl.registry import DATASETS
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-import orthomtl.metrics.latent as latent_module
-from orthomtl.metrics import (
+import orthomtl.metrics.functional._latent as latent_module
+from orthomtl.metrics.functional import (
     AxisScore,
     compose,
     composition_similarity,

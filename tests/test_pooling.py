@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from orthomtl.pooling import OrthogonalPooling, statistics_buffer_names
+from orthomtl.pooling import OrthogonalPooling, PoolingOptions, statistics_buffer_names
 
 
 def orthonormal(rows: int, cols: int, seed: int) -> Tensor:
@@ -26,7 +26,7 @@ def spectrum_data(n: int, dim: int, seed: int, decay: float = 0.8) -> Tensor:
 
 
 def fitted(x: Tensor, num_axes: int, **options: object) -> OrthogonalPooling:
-    pool = OrthogonalPooling(x.shape[1], num_axes, **options)  # type: ignore[arg-type]
+    pool = OrthogonalPooling(x.shape[1], num_axes, PoolingOptions(**options))  # type: ignore[arg-type]
     pool.accumulate(x)
     pool.refresh()
     return pool
@@ -59,9 +59,9 @@ def fitted(x: Tensor, num_axes: int, **options: object) -> OrthogonalPooling:
     ],
 )
 def test_bad_options_name_the_option(options: dict, named: str) -> None:
-    args = {"dim": 8, "num_axes": 2, **options}
+    sizes = {"dim": options.pop("dim", 8), "num_axes": options.pop("num_axes", 2)}
     with pytest.raises(ValueError, match=named):
-        OrthogonalPooling(**args)
+        OrthogonalPooling(**sizes, options=PoolingOptions(**options))
 
 
 def test_more_axes_than_dimensions_fails_at_construction() -> None:
@@ -163,7 +163,7 @@ def test_checkpoint_mid_accumulation_resumes_exactly() -> None:
     buffer = io.BytesIO()
     torch.save(interrupted.state_dict(), buffer)
     buffer.seek(0)
-    resumed = OrthogonalPooling(10, 3, cov_fraction=0.3, seed=4)
+    resumed = OrthogonalPooling(10, 3, PoolingOptions(cov_fraction=0.3, seed=4))
     resumed.load_state_dict(torch.load(buffer, weights_only=True))
     for batch in batches[5:]:
         straight(batch)

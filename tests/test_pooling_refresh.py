@@ -6,12 +6,13 @@ import pytest
 import torch
 from torch import Tensor
 
-from orthomtl import eigen
 from orthomtl.pooling import (
     DegenerateStatisticsError,
     NearEqualEigenvaluesWarning,
     OrthogonalPooling,
+    PoolingOptions,
 )
+from orthomtl.pooling import _eigen as eigen
 from tests.test_pooling import fitted, orthonormal, spectrum_data
 
 
@@ -113,8 +114,8 @@ def test_unconverged_subspace_iteration_falls_back_to_eigh() -> None:
 def test_refresh_schedules() -> None:
     x = spectrum_data(50, 6, seed=13)
     every_epoch = OrthogonalPooling(6, 2)
-    steps = OrthogonalPooling(6, 2, refresh="steps", refresh_every_steps=10)
-    frozen = OrthogonalPooling(6, 2, refresh="frozen", freeze_after_epoch=2)
+    steps = OrthogonalPooling(6, 2, PoolingOptions(refresh="steps", refresh_every_steps=10))
+    frozen = OrthogonalPooling(6, 2, PoolingOptions(refresh="frozen", freeze_after_epoch=2))
     for pool in (every_epoch, steps, frozen):
         assert pool.should_refresh(0, 0, epoch_start=False)  # no basis yet
         pool.accumulate(x)
@@ -132,7 +133,7 @@ def test_rank_below_num_axes_names_samples_and_rank() -> None:
     pool.accumulate(torch.randn(3, 16))
     with pytest.raises(DegenerateStatisticsError, match=r"from 3 samples has rank 2, fewer than "):
         pool.refresh()
-    constant = OrthogonalPooling(16, 4, solver="subspace")
+    constant = OrthogonalPooling(16, 4, PoolingOptions(solver="subspace"))
     constant.accumulate(torch.full((50, 16), 3.0))
     with pytest.raises(DegenerateStatisticsError, match=r"rank 0.*raise cov_fraction"):
         constant.refresh()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import orthomtl
-from orthomtl.checkpoint import CheckpointError
+from orthomtl.engine import CheckpointError
 from tests.conftest import (
     kill_then_resume,
     read_report,
@@ -49,7 +49,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, 
         )
         assert saved["step"] == LAST_CHECKPOINT
         assert saved["batch"] == LAST_CHECKPOINT - STEPS_PER_EPOCH  # mid-epoch
-        results = orthomtl.rundir.read_results(run_dir) | {"run_dir": str(run_dir)}
+        results = orthomtl.engine._rundir.read_results(run_dir) | {"run_dir": str(run_dir)}
         out[name] = (reference[str(ref_config)], results)
     return out
 
@@ -121,5 +121,5 @@ def test_resume_from_best_continues_after_its_epoch(finished_run: Path, tmp_path
     best = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)["progress"]
     assert (best["epoch"], best["batch"]) == (1, 0)  # saved after the epoch, not inside it
     result = orthomtl.resume(run_dir, "best.ckpt")
-    assert orthomtl.rundir.read_results(run_dir)["epochs"] == 1
+    assert orthomtl.engine._rundir.read_results(run_dir)["epochs"] == 1
     assert result.runs[0].metrics["test"]["digit/accuracy"] > 0

@@ -4,10 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from orthomtl.data.augment import random_uniform
-from orthomtl.data.base import TaskData
-from orthomtl.data.rotated_digits import digit_images, load_rotated_digits
-from orthomtl.data.rotation import RandomRotation, rotate
+from orthomtl.data import RandomRotation, TaskData, random_uniform, rotate
+from orthomtl.data._rotated_digits import digit_images, load_rotated_digits
 from orthomtl.registry import DATASETS
 
 

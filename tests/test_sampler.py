@@ -2,7 +2,7 @@
 
 import pytest
 
-from orthomtl.data.sampler import GlobalBatchSampler
+from orthomtl.data import GlobalBatchSampler
 
 
 def _batches(**kwargs: object) -> list[list[int]]:

@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from orthomtl.data import shapes_render
-from orthomtl.data.augment import salt_and_pepper
-from orthomtl.data.base import TaskData
-from orthomtl.data.shapes import TASKS, load_shapes
-from orthomtl.data.shapes_render import (
+from orthomtl.data import TaskData, salt_and_pepper
+from orthomtl.data import _shapes_render as shapes_render
+from orthomtl.data._shapes import TASKS, load_shapes
+from orthomtl.data._shapes_render import (
     FACTOR_NAMES,
     FACTOR_SIZES,
     HUES,

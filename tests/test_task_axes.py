@@ -8,9 +8,8 @@ import pytest
 import torch
 
 import orthomtl
-from orthomtl.metrics.composition import compose
-from orthomtl.metrics.latent import score_on_axes, score_on_pca_axes
-from orthomtl.task_axes import axes_count, check_layout, task_axes
+from orthomtl.metrics.functional import compose, score_on_axes, score_on_pca_axes
+from orthomtl.pooling import axes_count, check_layout, task_axes
 from orthomtl.tasks import Task
 from tests.conftest import tiny_config
 
@@ -101,11 +100,11 @@ def test_composition_accepts_the_extra_class_axes() -> None:
 def block_model(tmp_path_factory: pytest.TempPathFactory) -> orthomtl.TrainedModel:
     """A short DE run with 3 axes for the digit; decoders kept at their initialisation."""
     method = {
-        "name": "domain_expansion",
+        "name": "domain-expansion",
         "cov_fraction": 0.5,
-        "decoder_epochs": 1,
+        "readout_epochs": 1,
         "class_axes": 3,
-        "decoder_lr": 1e-12,
+        "readout_lr": 1e-12,
     }
     config = tiny_config(
         method=method, runs_dir=str(tmp_path_factory.mktemp("axes")), trainer={"max_epochs": 2}
@@ -121,10 +120,10 @@ def test_de_trains_a_class_subspace_and_initialises_its_decoder_in_it(
     basis = method.pooling.basis.double()
     assert basis.shape == (16, 4)
     assert torch.allclose(basis.T @ basis, torch.eye(4, dtype=torch.float64), atol=1e-6)
-    weight = method.network.decoders["digit"].weight.detach().double()
+    weight = method.network.readouts["digit"].weight.detach().double()
     inside = weight @ basis[:, :3] @ basis[:, :3].T
     assert torch.allclose(inside, weight, atol=1e-6 * float(weight.abs().max()))
-    angle = method.network.decoders["angle"].weight.detach().double()[0]
+    angle = method.network.readouts["angle"].weight.detach().double()[0]
     assert abs(float(angle @ basis[:, 3] / angle.norm())) > 1 - 1e-6
 
 
@@ -146,7 +145,7 @@ def test_concept_algebra_moves_a_block_of_axes(block_model: orthomtl.TrainedMode
 
 
 def test_too_many_axes_for_the_latent_is_refused(tmp_path: Path) -> None:
-    method = {"name": "domain_expansion", "class_axes": 16}
+    method = {"name": "domain-expansion", "class_axes": 16}
     with pytest.raises(ValueError, match=r"needs 17 latent axes .* model.latent_dim is 16"):
         orthomtl.run(tiny_config(method=method, runs_dir=str(tmp_path)))
     assert not any(tmp_path.iterdir())

@@ -4,10 +4,11 @@ Importing the package registers the built-in datasets, encoders and methods.
 """
 
 from orthomtl import data, methods, nn  # noqa: F401  (registration side effects)
-from orthomtl.algebra import ConceptAlgebra
-from orthomtl.api import RunResult, TrainedModel, load, resume, run
+from orthomtl.api import RunResult, load, resume, run
 from orthomtl.config import Config, ConfigError, load_config
-from orthomtl.data.base import Batch, TaskData
+from orthomtl.data import Batch, TaskData
+from orthomtl.engine import TrainedModel
+from orthomtl.methods.domain_expansion import ConceptAlgebra
 from orthomtl.registry import DATASETS, ENCODERS, METHODS
 from orthomtl.tasks import Task
 

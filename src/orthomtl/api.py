@@ -15,22 +15,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning_fabric import Fabric
 from lightning_fabric.utilities.seed import seed_everything
-from torch import Tensor
 
-from orthomtl import checkpoint
-from orthomtl.callbacks import Callback
-from orthomtl.config import Config, ConfigError, ModelConfig, from_dict, load_config, resolved
-from orthomtl.data.base import TaskData
-from orthomtl.engine import Engine
-from orthomtl.methods.base import Method, Stage
+from orthomtl.config import Config, ConfigError, apply_overrides, from_dict, load_config, resolved
+from orthomtl.data import TaskData
+from orthomtl.diagnostics import format_mean_std, task_metric_keys
+from orthomtl.engine import (
+    Callback,
+    Method,
+    TrainedModel,
+    check_readable,
+    new_run_dir,
+    read_checkpoint,
+    read_config,
+    read_results,
+    save_config,
+    train_stages,
+    write_results,
+)
 from orthomtl.metrics.functional import mean_std
-from orthomtl.nn.base import check_input
 from orthomtl.registry import DATASETS, METHODS
-from orthomtl.report import format_mean_std, task_metric_keys
-from orthomtl.rundir import new_run_dir, read_config, read_results, save_config, write_results
 from orthomtl.tasks import Task
 from orthomtl.typecheck import keyword_defaults
 
@@ -86,8 +91,6 @@ def as_config(
         return config
     if isinstance(config, (str, Path)):
         return load_config(config, overrides)
-    from orthomtl.config import apply_overrides
-
     return from_dict(apply_overrides(dict(config), overrides))
 
 
@@ -149,41 +152,18 @@ def _train_seed(
         run_dir = Path(fabric.broadcast(path))
         if fabric.is_global_zero:
             save_config(run_dir, saved)
-    stage: Stage | None = Stage("", method, config.trainer, config.optim)
-    records: list[dict[str, Any]] = []
-    while stage is not None:
-        stage_dir = run_dir / stage.name if stage.name else run_dir
-        last = stage_dir / "checkpoints" / "last.ckpt"
-        start = (
-            resume_from if not stage.name else (last if resume_from and last.is_file() else None)
-        )
-        engine = Engine(
-            fabric,
-            stage.method,
-            data,
-            stage_dir,
-            stage.trainer,
-            stage.optim,
-            seed=seed,
-            batch_size=config.data.batch_size,
-            eval_batch_size=config.data.eval_batch_size,
-            num_workers=config.data.num_workers,
-            config=saved,
-            callbacks=callbacks,
-        )
-        progress = engine.fit(start)
-        metrics, which = engine.final_metrics()
-        records.append(
-            {
-                "stage": stage.name or "main",
-                "checkpoint": which,
-                "best_epoch": progress.best_epoch,
-                "epochs": progress.epoch,
-                "steps": progress.step,
-                "wall_time_s": round(progress.wall_time, 3),
-            }
-        )
-        stage = stage.method.next_stage(stage.trainer, stage.optim)
+    result = train_stages(
+        fabric,
+        config,
+        method,
+        data,
+        run_dir,
+        seed=seed,
+        resume_from=resume_from,
+        callbacks=callbacks,
+        saved_config=saved,
+    )
+    records, metrics = result.records, result.metrics
     if fabric.is_global_zero:
         write_results(
             run_dir,
@@ -232,7 +212,7 @@ def resume(
     run_dir = Path(run_dir)
     cfg = from_dict(read_config(run_dir))
     ckpt = run_dir / "checkpoints" / checkpoint_name
-    checkpoint.check_readable(ckpt)
+    check_readable(ckpt)
     fabric = _fabric(cfg)
     seed_run = _train_seed(fabric, cfg, cfg.seeds[0], run_dir, ckpt, callbacks)
     return RunResult(
@@ -244,33 +224,6 @@ def resume(
     )
 
 
-class TrainedModel:
-    """A finished run's model for inference: ``encode`` and ``predict`` on new inputs."""
-
-    def __init__(self, method: Method, tasks: Sequence[Task], input_shape: Sequence[int]) -> None:
-        self.method, self.tasks, self.input_shape = method, list(tasks), tuple(input_shape)
-        self.method.network.eval()
-
-    def _check(self, x: Tensor) -> Tensor:
-        check_input(x, self.input_shape, "TrainedModel")
-        if not torch.isfinite(x).all():
-            raise ValueError(
-                "TrainedModel: inputs contain NaN or inf; clean them before predicting."
-            )
-        return x
-
-    @torch.no_grad()
-    def encode(self, x: Tensor) -> Tensor:
-        """Latent representation (B, D) of inputs shaped like the training data."""
-        return self.method.encode(self._check(x))
-
-    @torch.no_grad()
-    def predict(self, x: Tensor) -> dict[str, Tensor]:
-        """Per task: class indices, values, or angles in radians."""
-        outputs = self.method.outputs(self._check(x))
-        return {t.name: t.predict(outputs[t.name]) for t in self.tasks}
-
-
 def load(run_dir: str | Path, checkpoint_name: str | None = None) -> TrainedModel:
     """The trained model of a finished run (the weights its results.json reports, by default)."""
     run_dir = Path(run_dir)
@@ -278,20 +231,20 @@ def load(run_dir: str | Path, checkpoint_name: str | None = None) -> TrainedMode
     results = read_results(run_dir)
     tasks = [Task(**spec) for spec in results["tasks"]]
     method = build_method(cfg, tasks, results["input_shape"])
+    trainer, optim = cfg.trainer, cfg.optim
     stages = results.get("stages", [{"stage": "main", "checkpoint": results["checkpoint"]}])
     for i, record in enumerate(stages):
         stage_dir = run_dir if record["stage"] == "main" else run_dir / record["stage"]
         last_stage = i == len(stages) - 1
         name = checkpoint_name if last_stage and checkpoint_name else f"{record['checkpoint']}.ckpt"
-        state = checkpoint.read(stage_dir / "checkpoints" / name)
+        state = read_checkpoint(stage_dir / "checkpoints" / name)
         method.network.load_state_dict(state["model"])
         if not last_stage:
-            stage = method.next_stage(cfg.trainer, cfg.optim)
-            assert stage is not None, (
-                f"{run_dir}: results.json lists more stages than the method has"
-            )
-            method = stage.method
-    return TrainedModel(method, tasks, results["input_shape"])
+            stage = method.next_stage(trainer, optim, run_dir, None)
+            if stage is None:
+                raise ValueError(f"{run_dir}: results.json lists more stages than the method has.")
+            method, trainer, optim = stage.method, stage.trainer, stage.optim
+    return TrainedModel(method, results["input_shape"])
 
 
-__all__ = ["ModelConfig", "RunResult", "SeedRun", "TrainedModel", "load", "resume", "run"]
+__all__ = ["RunResult", "SeedRun", "TrainedModel", "load", "resume", "run"]

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from orthomtl.api import RunResult, resume, run
-from orthomtl.checkpoint import CheckpointError
 from orthomtl.config import ConfigError
+from orthomtl.diagnostics import compare
+from orthomtl.engine import CheckpointError
 from orthomtl.registry import DATASETS, METHODS
-from orthomtl.report import compare
 
 
 def _print_result(result: RunResult) -> None:

@@ -44,8 +44,7 @@ ConfigLoader.add_implicit_resolver(
 
 @dataclass
 class DataConfig:
-    """Which dataset, which tasks, and how to batch it. Dataset-specific options go in ``options``.
-    """
+    """Which dataset and tasks, and how to batch them; dataset options go in ``options``."""
 
     name: str = "rotated-digits"
     path: str | None = None
@@ -53,13 +52,14 @@ class DataConfig:
     batch_size: int = 64
     eval_batch_size: int = 256
     num_workers: int = 0
+    stratify_by_source: bool = True
+    """Multi-source data: give each training batch every source in proportion to its size."""
     options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class ModelConfig:
-    """The shared encoder, the task heads and, for autoencoders, the decoder (all by registry name).
-    """
+    """The shared encoder, the task heads and an autoencoder's decoder, all by registry name."""
 
     encoder: str = "convnet"
     latent_dim: int = 64
@@ -95,8 +95,7 @@ class OptimConfig:
 
 @dataclass
 class TrainerConfig:
-    """The engine's loop, checkpoints, logging, and the devices passed through to Lightning Fabric.
-    """
+    """The engine's loop, checkpoints and logs, and the devices passed on to Lightning Fabric."""
 
     max_epochs: int = 10
     val_every_n_epochs: int = 1
@@ -155,19 +154,16 @@ def validate(config: Config) -> Config:
     """Check values that types alone cannot, and the dataset's and method's own options."""
     data, trainer, optim = config.data, config.trainer, config.optim
     if data.name not in DATASETS:
-        raise ConfigError(
-            f"data.name: unknown dataset {data.name!r}. Available: {', '.join(DATASETS)}."
-        )
+        raise ConfigError(f"data.name: {DATASETS.unknown(data.name)}")
     info = DATASETS.get(data.name)
     data.options = parse_kwargs(info.loader, data.options, "data", skip=_LOADER_ARGS)
     if config.method.name not in METHODS:
-        raise ConfigError(
-            f"method.name: unknown method {config.method.name!r}. Available: {', '.join(METHODS)}."
-        )
+        raise ConfigError(f"method.name: {METHODS.unknown(config.method.name)}")
     method_cls = METHODS.get(config.method.name)
     config.method.options = parse_kwargs(
         method_cls.__init__, config.method.options, "method", skip=method_cls.BUILD_ARGS
     )
+    _check_model_keys(config.model, config.method.name, method_cls.MODEL_KEYS)
     for key, value in [
         ("data.batch_size", data.batch_size),
         ("data.eval_batch_size", data.eval_batch_size),
@@ -194,11 +190,46 @@ def validate(config: Config) -> Config:
         raise ConfigError("seeds: give at least one seed, e.g. seeds: [0].")
     if len(set(config.seeds)) != len(config.seeds):
         raise ConfigError(f"seeds: contains duplicates {config.seeds}.")
+    _check_world_size(trainer, data.batch_size)
     if info.needs_path and data.path is None:
         raise ConfigError(
             f"data.path: dataset {data.name!r} reads files; set data.path. {info.source}".strip()
         )
     return config
+
+
+def _check_model_keys(model: ModelConfig, method: str, used: frozenset[str]) -> None:
+    """Refuse a ``model.*`` key set away from its default that the method does not read."""
+    defaults = ModelConfig()
+    unused = [
+        f.name
+        for f in dataclasses.fields(ModelConfig)
+        if f.name not in used and getattr(model, f.name) != getattr(defaults, f.name)
+    ]
+    if unused:
+        keys = ", ".join(f"model.{name}" for name in unused)
+        raise ConfigError(
+            f"{keys}: method {method!r} does not use {'it' if len(unused) == 1 else 'them'}; "
+            f"remove {'it' if len(unused) == 1 else 'them'}. It reads "
+            f"{', '.join(f'model.{k}' for k in sorted(used))}."
+        )
+
+
+def _check_world_size(trainer: TrainerConfig, batch_size: int) -> None:
+    """The global batch must split evenly over the processes; checked here, before Fabric
+    launches them, so the error is printed once."""
+    devices = trainer.devices
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    if not isinstance(devices, int):
+        return  # "auto" or a device list: Fabric resolves it, and the sampler checks again
+    world = devices * trainer.num_nodes
+    if world > 1 and batch_size % world:
+        raise ConfigError(
+            f"data.batch_size: the global batch of {batch_size} cannot be split evenly over "
+            f"{world} processes (trainer.devices={trainer.devices}, "
+            f"trainer.num_nodes={trainer.num_nodes}); set it to a multiple of {world}."
+        )
 
 
 def from_dict(raw: Mapping[str, Any]) -> Config:

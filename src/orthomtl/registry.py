@@ -4,7 +4,8 @@
     >>> @ENCODERS.register("my-encoder")
     ... class MyEncoder(Encoder): ...
 
-Configs then refer to it by name: ``model: {encoder: my-encoder}``.
+Configs then refer to it by name: ``model: {encoder: my-encoder}``. Names are lower case with
+hyphens (``domain-expansion``, ``rotated-digits``), as they are typed on the command line.
 """
 
 from collections.abc import Callable, Iterator
@@ -35,9 +36,15 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise KeyError(
-                f"Unknown {self.kind} {name!r}. Available: {', '.join(sorted(self._entries))}."
-            ) from None
+            raise KeyError(self.unknown(name)) from None
+
+    def unknown(self, name: str) -> str:
+        """The message for a name that is not registered: the hyphenated spelling when that is
+        registered (``domain_expansion`` → ``domain-expansion``), else every name."""
+        hyphenated = str(name).replace("_", "-")
+        if hyphenated != name and hyphenated in self._entries:
+            return f"The {self.kind} {name!r} is spelled {hyphenated!r} (with hyphens)."
+        return f"unknown {self.kind} {name!r}. Available: {', '.join(sorted(self._entries))}."
 
     def names(self) -> list[str]:
         return sorted(self._entries)

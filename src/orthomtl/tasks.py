@@ -2,19 +2,35 @@
 metric.
 
 Labels may be missing per sample: ``-1`` for a class task, ``NaN`` for a regression or angle task.
-Losses and metrics skip those samples.
+Losses and metrics skip those samples. Angles are in radians; ``wrap_angle`` and
+``circular_distance`` are the one place their arithmetic on the circle is written.
 """
 
+import math
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, TypeVar, get_args
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from orthomtl.losses.task import angle_loss, masked_cross_entropy, masked_l1
-
 TaskKind = Literal["classification", "regression", "angle"]
 TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
+
+AngleArray = TypeVar("AngleArray", Tensor, np.ndarray, float)
+
+
+def wrap_angle(delta: AngleArray, period: float = 2 * math.pi) -> AngleArray:
+    """``delta`` mapped to [−period/2, period/2): an angle difference the short way round."""
+    return (delta + period / 2) % period - period / 2
+
+
+def circular_distance(delta: AngleArray, period: float = 2 * math.pi) -> AngleArray:
+    """min(|Δ| mod P, P − |Δ| mod P): the distance on a circle of circumference P, in [0, P/2]."""
+    around = abs(delta) % period
+    if isinstance(around, Tensor):
+        return torch.minimum(around, period - around)
+    return np.minimum(around, period - around)
 
 
 @dataclass(frozen=True)
@@ -60,17 +76,8 @@ class Task:
 
     @property
     def metric(self) -> str:
-        """Name of the task's headline metric: ``accuracy`` (higher is better) or ``mae`` (lower).
-        """
+        """The task's headline metric: ``accuracy`` (higher is better) or ``mae`` (lower is)."""
         return "accuracy" if self.kind == "classification" else "mae"
-
-    def loss(self, output: Tensor, target: Tensor) -> Tensor:
-        """The kind's default loss on the head's raw output, skipping missing labels."""
-        if self.kind == "classification":
-            return masked_cross_entropy(output, target)
-        if self.kind == "angle":
-            return angle_loss(output, target)
-        return masked_l1(output, target)
 
     def predict(self, output: Tensor) -> Tensor:
         """Head output to a prediction in label space: a class index, a value, or an angle in

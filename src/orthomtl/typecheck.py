@@ -109,8 +109,7 @@ def parse_dataclass(cls: type, raw: Any, where: str) -> Any:
 def parse_kwargs(
     fn: Callable[..., Any], raw: Mapping[str, Any], where: str, skip: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    """Check ``raw`` against the keyword parameters of ``fn`` (minus ``skip``) and their type hints.
-    """
+    """Check ``raw`` against the keyword parameters of ``fn`` (but ``skip``) and their hints."""
     signature = inspect.signature(fn)
     hints = typing.get_type_hints(fn)
     params = {

@@ -14,10 +14,10 @@ import signal
 import sys
 
 import orthomtl
-from orthomtl.engine import Engine
+from orthomtl.engine import Callback, Engine
 
 
-class KillAt:
+class KillAt(Callback):
     def __init__(self, step: int) -> None:
         self.step = step
 

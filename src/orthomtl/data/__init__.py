@@ -1,9 +1,62 @@
 """Datasets: the embedded default, a procedural renderer, and loaders for files the user points at.
 
-Importing this package registers every built-in dataset in ``orthomtl.registry.DATASETS``.
+Importing this package registers every built-in dataset in ``orthomtl.registry.DATASETS``. The
+data contract (``TaskData`` of three ``TaskDataset`` splits yielding ``Batch``es) is in
+``_base``; every random augmentation is a pure function of ``(seed, epoch, index)`` (``_augment``).
 """
 
-from orthomtl.data import dsprites, image_npz, mnist, rotated_digits, shapes, shapes3d  # noqa: F401
-from orthomtl.data.base import ArrayDataset, Batch, DatasetInfo, TaskData, TaskDataset
+from orthomtl.data import (  # noqa: F401  (registration side effects)
+    _dsprites,
+    _image_npz,
+    _mnist,
+    _rotated_digits,
+    _shapes,
+    _shapes3d,
+)
+from orthomtl.data._augment import SaltAndPepper, random_uniform, salt_and_pepper
+from orthomtl.data._base import (
+    ArrayDataset,
+    Batch,
+    BatchTransform,
+    DatasetInfo,
+    TaskData,
+    TaskDataset,
+    select_tasks,
+    split_indices,
+)
+from orthomtl.data._dsprites import load_dsprites
+from orthomtl.data._image_npz import load_image_npz
+from orthomtl.data._mnist import load_mnist
+from orthomtl.data._rotated_digits import load_rotated_digits
+from orthomtl.data._rotation import RandomRotation, rotate
+from orthomtl.data._sampler import GlobalBatchSampler
+from orthomtl.data._shapes import ShapesDataset, load_shapes
+from orthomtl.data._shapes3d import load_shapes3d
+from orthomtl.data._shapes_render import render
+from orthomtl.data._views import two_views
 
-__all__ = ["ArrayDataset", "Batch", "DatasetInfo", "TaskData", "TaskDataset"]
+__all__ = [
+    "ArrayDataset",
+    "Batch",
+    "BatchTransform",
+    "DatasetInfo",
+    "GlobalBatchSampler",
+    "RandomRotation",
+    "SaltAndPepper",
+    "ShapesDataset",
+    "TaskData",
+    "TaskDataset",
+    "load_dsprites",
+    "load_image_npz",
+    "load_mnist",
+    "load_rotated_digits",
+    "load_shapes",
+    "load_shapes3d",
+    "random_uniform",
+    "render",
+    "rotate",
+    "salt_and_pepper",
+    "select_tasks",
+    "split_indices",
+    "two_views",
+]

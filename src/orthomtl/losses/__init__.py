@@ -1,13 +1,25 @@
-"""Loss functions. Task losses mask missing labels (NaN for regression and angles, -1 for classes).
+"""Loss functions. Task losses skip missing labels (NaN for regression and angles, -1 for classes).
+
+- ``_task``: the default loss of each task kind (``task_loss``) and the masked losses behind it;
+- ``_contrastive``: Rank-N-Contrast (Zha et al., 2023) and SupCon with an L2 distance (Domain
+  Expansion's per-axis losses).
 """
 
-from orthomtl.losses.contrastive import RankNContrastLoss, SupConL2Loss
-from orthomtl.losses.task import angle_loss, masked_cross_entropy, masked_l1
+from orthomtl.losses._contrastive import RankNContrastLoss, SupConL2Loss
+from orthomtl.losses._task import (
+    angle_loss,
+    masked_circular_l1,
+    masked_cross_entropy,
+    masked_l1,
+    task_loss,
+)
 
 __all__ = [
     "RankNContrastLoss",
     "SupConL2Loss",
     "angle_loss",
+    "masked_circular_l1",
     "masked_cross_entropy",
     "masked_l1",
+    "task_loss",
 ]

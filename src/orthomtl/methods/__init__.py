@@ -1,8 +1,13 @@
-"""Methods register themselves in ``orthomtl.registry.METHODS`` when imported."""
+"""Methods: one package per method, each registered in ``orthomtl.registry.METHODS`` on import.
 
-from orthomtl.methods.base import Method
-from orthomtl.methods.domain_expansion import DomainExpansion
-from orthomtl.methods.hps import HPS
-from orthomtl.methods.stl import STL
+- ``hps``: hard parameter sharing with TorchJD loss weightings and aggregators, and single-task
+  learning, the baselines every method is compared with;
+- ``domain_expansion``: Domain Expansion's orthogonal axes, readouts and concept algebra.
 
-__all__ = ["HPS", "STL", "DomainExpansion", "Method"]
+The contract a method fulfils is ``orthomtl.engine.Method``.
+"""
+
+from orthomtl.methods.domain_expansion import ConceptAlgebra, DomainExpansion
+from orthomtl.methods.hps import HPS, STL
+
+__all__ = ["HPS", "STL", "ConceptAlgebra", "DomainExpansion"]

@@ -1,0 +1,126 @@
+"""Random rotation of image batches, and the digit + angle datasets built on it.
+
+Angles are in radians and positive means **counter-clockwise** as the image is displayed (row 0 at
+the top): ``rotate(x, π/2)`` equals ``np.rot90(x, axes=(-2, -1))``.
+
+Draws are a pure function of ``(seed, epoch, index)`` (see ``_augment``): each index's
+uniform value comes from a counter-based hash, so it is the same whichever batch the index is in.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from orthomtl.data._augment import random_uniform
+from orthomtl.data._base import ArrayDataset, TaskData, select_tasks
+from orthomtl.tasks import Task
+
+DIGIT = Task("digit", "classification", 10)
+ANGLE = Task("angle", "angle")
+
+
+def rotate(x: Tensor, angles: Tensor) -> Tensor:
+    """Rotate each image about its centre, bilinear, filling with zeros outside the image.
+
+    Args:
+        x: images (B, C, H, W).
+        angles: (B,) radians, positive is counter-clockwise as displayed.
+
+    Returns:
+        The rotated images, same shape and dtype as ``x``.
+    """
+    height, width = x.shape[-2:]
+    angles = angles.to(device=x.device, dtype=torch.float64)
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    zero = torch.zeros_like(cos)
+    # Output -> input sampling map in affine_grid's normalised (x right, y down) coordinates,
+    # corrected for the aspect ratio so the rotation is rigid in pixel space.
+    theta = torch.stack(
+        (
+            torch.stack((cos, -sin * height / width, zero), dim=1),
+            torch.stack((sin * width / height, cos, zero), dim=1),
+        ),
+        dim=1,
+    ).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class RandomRotation:
+    """An ``ArrayDataset`` transform: rotate by an angle uniform in ``[-max_degrees, max_degrees)``.
+
+    Args:
+        max_degrees: the largest rotation, in degrees, between 0 and 180.
+        seed: the augmentation seed.
+        fixed: one angle per index forever (evaluation splits) instead of a fresh one each epoch.
+        target: name of the extra target holding the angle in radians, or ``None`` for none.
+    """
+
+    def __init__(
+        self, max_degrees: float, seed: int, fixed: bool, target: str | None = "angle"
+    ) -> None:
+        if not 0 <= max_degrees <= 180:
+            raise ValueError(f"max_degrees must be in [0, 180], got {max_degrees}.")
+        self.max_radians = float(np.deg2rad(max_degrees))
+        self.seed, self.fixed, self.target = seed, fixed, target
+
+    def angles(self, indices: np.ndarray, epoch: int) -> Tensor:
+        """The angles (radians, float64) of the given dataset indices at ``epoch``."""
+        u = random_uniform(indices, seed=self.seed, epoch=epoch, fixed=self.fixed)
+        return torch.from_numpy((2.0 * u - 1.0) * self.max_radians)
+
+    def __call__(
+        self, x: Tensor, indices: np.ndarray, epoch: int
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        angles = self.angles(indices, epoch)
+        extra = {} if self.target is None else {self.target: angles.float()}
+        return rotate(x, angles), extra
+
+
+def digit_task_data(
+    name: str,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    seed: int,
+    tasks: list[str] | None,
+    rotate_images: bool,
+    max_degrees: float,
+    scale: float | None = None,
+) -> TaskData:
+    """The TaskData of a digit dataset whose images are randomly rotated.
+
+    Args:
+        name: the dataset's name, used in error messages.
+        splits: ``(images (N, 1, H, W), digit labels (N,))`` for train, val and test, the images
+            in ``[0, 1]`` (after ``scale``, if given).
+        seed: the training augmentation seed. Validation and test angles are fixed per index and
+            the same for every seed.
+        tasks: task names to keep (``digit``, ``angle``); ``None`` for all.
+        rotate_images: without rotation the only task is ``digit``.
+        max_degrees: the largest rotation, in degrees.
+        scale: keep the images as given (e.g. uint8) and scale each batch to float32 before it is
+            rotated (see ``ArrayDataset``); ``None`` stores them as float32.
+    """
+    available = [DIGIT, ANGLE] if rotate_images else [DIGIT]
+    selected = select_tasks(available, tasks, name)
+    target = "angle" if ANGLE in selected else None
+    rotations = [
+        RandomRotation(max_degrees, seed, fixed=False, target=target),
+        RandomRotation(max_degrees, 0, fixed=True, target=target),
+        RandomRotation(max_degrees, 1, fixed=True, target=target),
+    ]
+    train, val, test = (
+        ArrayDataset(
+            x,
+            {"digit": y},
+            selected,
+            transform=rotation if rotate_images else None,
+            name=f"{name} {split}",
+            scale=scale,
+        )
+        for (x, y), rotation, split in zip(splits, rotations, ("train", "val", "test"), strict=True)
+    )
+    return TaskData(name=name, tasks=selected, train=train, val=val, test=test)

@@ -1,0 +1,170 @@
+"""``shapes``: procedural scenes with the six factors of 3D Shapes, rendered on demand.
+
+The renderer is in ``_shapes_render``; this module turns it into a dataset. A split
+holds only combination indices (rows of the 480,000-scene factor grid, in ``3dshapes.h5`` order)
+and renders each batch when it is fetched. Any factor can be a classification task.
+
+Optional salt-and-pepper noise (``_augment``) sets a fraction of pixels to black or
+white. Like every augmentation it is a pure function of ``(seed, epoch, index)``: the training split
+draws fresh noise every epoch, validation and test keep one draw per sample, the same for every
+seed. The index that keys the noise is the sample's combination index, which is unique across the
+three splits, so validation and test share the fixed stream.
+"""
+
+from collections.abc import Sequence
+from numbers import Integral
+
+import numpy as np
+import torch
+
+from orthomtl.data._augment import SaltAndPepper, check_noise
+from orthomtl.data._base import (
+    Batch,
+    DatasetInfo,
+    TaskData,
+    TaskDataset,
+    select_tasks,
+    split_indices,
+)
+from orthomtl.data._shapes_render import (
+    FACTOR_NAMES,
+    FACTOR_SIZES,
+    IMAGE_SIZE,
+    NUM_COMBINATIONS,
+    render,
+)
+from orthomtl.registry import DATASETS
+from orthomtl.tasks import Task
+
+NAME = "shapes"
+TASKS: tuple[Task, ...] = tuple(
+    Task(name, "classification", size)
+    for name, size in zip(FACTOR_NAMES, FACTOR_SIZES, strict=True)
+)
+SPLIT_SEED = 20_180_601
+"""Seed of the split permutation: the splits are the same for every training seed."""
+
+
+class ShapesDataset(TaskDataset):
+    """One split of ``shapes``: combination indices, rendered (and noised) per batch.
+
+    Args:
+        combinations: (N,) indices into the factor grid, ``0..NUM_COMBINATIONS-1``.
+        tasks: the factors to predict.
+        noise: salt-and-pepper noise, keyed by the combination index; ``None`` for clean images.
+    """
+
+    def __init__(
+        self,
+        combinations: np.ndarray,
+        tasks: Sequence[Task],
+        *,
+        noise: SaltAndPepper | None = None,
+    ) -> None:
+        self.combinations = np.asarray(combinations, dtype=np.int64)
+        self.factors = np.stack(np.unravel_index(self.combinations, FACTOR_SIZES), axis=1)
+        self.tasks = tuple(tasks)
+        self.input_shape = (3, IMAGE_SIZE, IMAGE_SIZE)
+        self.noise = noise
+        self._columns = {task.name: FACTOR_NAMES.index(task.name) for task in self.tasks}
+
+    def __len__(self) -> int:
+        return len(self.combinations)
+
+    def __getitems__(self, indices: Sequence[int]) -> Batch:
+        idx = np.asarray(indices, dtype=np.int64)
+        factors = self.factors[idx]
+        x = torch.from_numpy(render(factors))
+        if self.noise is not None:
+            x, _ = self.noise(x, self.combinations[idx], self.epoch)
+        factor_tensor = torch.from_numpy(factors)
+        return Batch(
+            x=x,
+            targets={name: factor_tensor[:, col].clone() for name, col in self._columns.items()},
+            index=torch.from_numpy(idx),
+            factors=factor_tensor,
+        )
+
+
+def load_shapes(
+    *,
+    seed: int = 0,
+    path: str | None = None,
+    tasks: list[str] | None = None,
+    train_size: int = 20_000,
+    val_size: int = 2_000,
+    test_size: int = 5_000,
+    noise: float = 0.0,
+) -> TaskData:
+    """Build the ``shapes`` splits: disjoint samples of the 480,000 factor combinations.
+
+    The test split is drawn first and the validation split next, so changing ``train_size`` keeps
+    them the same. The splits do not depend on ``seed``.
+
+    Args:
+        seed: seeds the training noise (the only randomness that varies between runs).
+        path: must be ``None``; the scenes are rendered, not read.
+        tasks: factors to predict, from ``FACTOR_NAMES``; ``None`` means all six.
+        train_size: number of training scenes.
+        val_size: number of validation scenes.
+        test_size: number of test scenes.
+        noise: fraction of pixels set to black or white, in [0, 1).
+
+    Returns:
+        The three splits, with one classification task per selected factor.
+
+    Raises:
+        ValueError: on a path, an unknown task, or an option out of range.
+    """
+    if path is not None:
+        raise ValueError(
+            f"{NAME}: the dataset is procedural (rendered on the fly) and takes no path; "
+            f"got path={path!r}. Remove data.path."
+        )
+    sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
+    for option, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+            raise ValueError(
+                f"{NAME}: {option} must be an integer in 1..{NUM_COMBINATIONS}, got {value!r}."
+            )
+    if sum(sizes.values()) > NUM_COMBINATIONS:
+        raise ValueError(
+            f"{NAME}: train_size + val_size + test_size = {sum(sizes.values())} exceeds the "
+            f"{NUM_COMBINATIONS} factor combinations; lower the sizes."
+        )
+    noise = check_noise(noise, NAME)
+    selected = select_tasks(TASKS, tasks, NAME)
+    test, val, train = split_indices(
+        NUM_COMBINATIONS, [int(test_size), int(val_size), int(train_size)], SPLIT_SEED
+    )
+    train_noise = SaltAndPepper(noise, seed, fixed=False) if noise > 0 else None
+    eval_noise = SaltAndPepper(noise, 0, fixed=True) if noise > 0 else None
+    return TaskData(
+        name=NAME,
+        tasks=selected,
+        train=ShapesDataset(train, selected, noise=train_noise),
+        val=ShapesDataset(val, selected, noise=eval_noise),
+        test=ShapesDataset(test, selected, noise=eval_noise),
+        factor_names=FACTOR_NAMES,
+    )
+
+
+DATASETS.register(NAME)(
+    DatasetInfo(
+        name=NAME,
+        loader=load_shapes,
+        summary=(
+            "Procedural 3D-Shapes-like scenes (64×64 RGB): floor, wall and a shaded object, "
+            "rendered on demand from 480,000 factor combinations; no download."
+        ),
+        tasks="any of the six factors (classification)",
+        factors=FACTOR_NAMES,
+        needs_path=False,
+        options={
+            "train_size": "training scenes (default 20000)",
+            "val_size": "validation scenes (default 2000)",
+            "test_size": "test scenes (default 5000)",
+            "noise": "fraction of pixels set to black or white, in [0, 1) (default 0)",
+        },
+    )
+)

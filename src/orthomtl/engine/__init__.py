@@ -1,0 +1,61 @@
+"""The engine: one training loop on Lightning Fabric that every method reuses.
+
+Reading order:
+
+- ``Method`` and ``Stage`` (``_method``): the contract a method fulfils;
+- ``Engine`` (``_loop``): epochs, validation, early stopping, checkpoints, logs, exact resume;
+- ``train_stages`` (``_stages``): a method's training followed by the stages it asks for;
+- ``Callback`` (``_callbacks``): observers of the loop;
+- ``TrainedModel`` (``_trained``): a finished run's model for inference;
+- helpers: checkpoint files (``_checkpoint``), run directories and ``results.json``
+  (``_rundir``), the CSV and TensorBoard logs (``_logger``), optimisers and schedules
+  (``_optim``), and multi-process helpers (``_distributed``).
+"""
+
+from orthomtl.engine._callbacks import Callback
+from orthomtl.engine._checkpoint import CheckpointError, check_readable, read_checkpoint
+from orthomtl.engine._distributed import gather_global_batch
+from orthomtl.engine._loop import Engine, Progress
+from orthomtl.engine._method import LinearReadouts, Method, ReduceSum, Stage, TrainSubset
+from orthomtl.engine._optim import LearningRateFactor, build_optimizer, build_scheduler
+from orthomtl.engine._rundir import (
+    load_arrays,
+    new_run_dir,
+    read_config,
+    read_results,
+    save_arrays,
+    save_config,
+    write_results,
+    write_text_atomic,
+)
+from orthomtl.engine._stages import StagesResult, train_stages
+from orthomtl.engine._trained import TrainedModel
+
+__all__ = [
+    "Callback",
+    "CheckpointError",
+    "Engine",
+    "LearningRateFactor",
+    "LinearReadouts",
+    "Method",
+    "Progress",
+    "ReduceSum",
+    "Stage",
+    "StagesResult",
+    "TrainSubset",
+    "TrainedModel",
+    "build_optimizer",
+    "build_scheduler",
+    "check_readable",
+    "gather_global_batch",
+    "load_arrays",
+    "new_run_dir",
+    "read_checkpoint",
+    "read_config",
+    "read_results",
+    "save_arrays",
+    "save_config",
+    "train_stages",
+    "write_results",
+    "write_text_atomic",
+]

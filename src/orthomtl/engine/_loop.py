@@ -1,0 +1,305 @@
+"""The one training loop that every method reuses, on Lightning Fabric.
+
+``Engine.fit`` runs epochs of ``method.training_step`` → ``method.backward`` → clip → step, with
+validation every N epochs, early stopping, best and last checkpoints, CSV and TensorBoard logs,
+a rank-0 progress bar, and exact resumption from a checkpoint written mid-epoch. Fabric supplies
+devices, DDP, ``all_reduce``, checkpoint I/O and the loggers.
+"""
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning_fabric import Fabric
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from orthomtl.config import OptimConfig, TrainerConfig
+from orthomtl.data import Batch, GlobalBatchSampler, TaskData, TaskDataset
+from orthomtl.engine import _checkpoint as checkpoint
+from orthomtl.engine._callbacks import Callback
+from orthomtl.engine._distributed import prepare_batchnorm
+from orthomtl.engine._logger import RunLogger
+from orthomtl.engine._method import Method
+from orthomtl.engine._optim import build_optimizer, build_scheduler
+from orthomtl.engine._rundir import write_text_atomic
+
+
+@dataclass
+class Progress:
+    """Where the run is; saved in every checkpoint."""
+
+    epoch: int = 0
+    batch: int = 0  # batches done in ``epoch``
+    step: int = 0
+    best_value: float | None = None
+    best_epoch: int | None = None
+    bad_rounds: int = 0
+    wall_time: float = 0.0
+    stopped_early: bool = False
+
+
+def _first(items: Batch) -> Batch:
+    return items
+
+
+class Engine:
+    """Trains ``method`` on ``data``; see the module docstring."""
+
+    def __init__(
+        self,
+        fabric: Fabric,
+        method: Method,
+        data: TaskData,
+        run_dir: Path,
+        trainer: TrainerConfig,
+        optim: OptimConfig,
+        *,
+        seed: int,
+        batch_size: int,
+        eval_batch_size: int,
+        num_workers: int = 0,
+        stratify_by_source: bool = True,
+        config: dict[str, Any] | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    f"callbacks must subclass orthomtl.engine.Callback; got "
+                    f"{type(callback).__name__}."
+                )
+        self.fabric, self.method, self.data, self.trainer = fabric, method, data, trainer
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.seed, self.config, self.callbacks = seed, config or {}, callbacks
+        self.num_workers, self.eval_batch_size = num_workers, eval_batch_size
+        self.stratify_by_source = stratify_by_source
+        self.train_loader, self.sampler = self._loader(data.train, batch_size, train=True)
+        self.steps_per_epoch = len(self.sampler)
+        method.model = prepare_batchnorm(fabric, method.model, trainer.sync_batchnorm)
+        optimizer = build_optimizer(method.parameter_groups(), optim)
+        self.scheduler = build_scheduler(
+            optimizer, optim, trainer.max_epochs * self.steps_per_epoch, self.steps_per_epoch
+        )
+        if fabric.world_size > 1 and (local := method.rank_local_buffers()):
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(method.model, local)
+        method.model, self.optimizer = fabric.setup(method.model, optimizer)
+        method.attach(fabric, self._train_subset, seed)
+        self.progress = Progress()
+
+    # --- data ------------------------------------------------------------------------------------
+    def _loader(
+        self, dataset: TaskDataset, batch_size: int, train: bool, shard: bool = True
+    ) -> tuple[DataLoader, GlobalBatchSampler]:
+        sampler = GlobalBatchSampler(
+            len(dataset),
+            batch_size,
+            shuffle=train,
+            seed=self.seed,
+            drop_last=train,
+            rank=self.fabric.global_rank if shard else 0,
+            world_size=self.fabric.world_size if shard else 1,
+            strata=dataset.sources if train and self.stratify_by_source else None,
+        )
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=_first,
+            num_workers=self.num_workers,
+            generator=torch.Generator().manual_seed(self.seed),  # keeps the global RNG untouched
+        )
+        return self.fabric.setup_dataloaders(loader, use_distributed_sampler=False), sampler
+
+    def _train_subset(self, fraction: float, epoch: int) -> Iterable[Batch]:
+        """This rank's share of a random ``fraction`` of the training split, drawn from
+        ``(seed, epoch)``, with that epoch's augmentations."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"The share of the training data must be in (0, 1], got {fraction}.")
+        size = len(self.data.train)
+        chosen = np.random.default_rng([self.seed, epoch, 1]).permutation(size)
+        chosen = np.sort(chosen[: max(1, round(fraction * size))])
+        self.data.train.set_epoch(epoch)
+        loader, _ = self._loader(
+            Subset(self.data.train, chosen.tolist()), self.eval_batch_size, False
+        )
+        return loader
+
+    # --- checkpoints -----------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model": self.method.model,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler.state_dict(),
+            "method": self.method.extra_state(),
+            "rng": checkpoint.rng_state(),
+            "progress": asdict(self.progress),
+            "config": self.config,
+        }
+
+    def save(self, name: str) -> None:
+        self.progress.wall_time += time.perf_counter() - self._segment_start
+        self._segment_start = time.perf_counter()
+        if self.fabric.is_global_zero:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        self.fabric.barrier()
+        self.method.on_save_checkpoint()
+        checkpoint.save_atomic(self.fabric, self.ckpt_dir / name, self._state())
+
+    def restore(self, path: Path) -> None:
+        """Load a full training state (model, optimiser, scheduler, method, RNG, progress)."""
+        rest = checkpoint.load_into(
+            self.fabric, path, {"model": self.method.model, "optimizer": self.optimizer}
+        )
+        missing = {"scheduler", "method", "rng", "progress"} - set(rest)
+        if missing:
+            raise checkpoint.CheckpointError(
+                f"{path} is not an orthomtl training checkpoint (no {sorted(missing)})."
+            )
+        self.scheduler.load_state_dict(rest["scheduler"])
+        self.method.load_extra_state(rest["method"])
+        checkpoint.set_rng_state(rest["rng"])
+        self.progress = Progress(**rest["progress"])
+        self.method.on_load_checkpoint()
+
+    # --- logging ---------------------------------------------------------------------------------
+    def log(self, metrics: dict[str, float]) -> None:
+        self.logger.log(metrics, step=self.progress.step)
+
+    # --- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, split: str) -> dict[str, float]:
+        dataset = getattr(self.data, split)
+        if not self.method.shards_evaluation:
+            loader, _ = self._loader(dataset, self.eval_batch_size, train=False, shard=False)
+            return self.method.evaluate(loader, lambda t: t)
+        loader, _ = self._loader(dataset, self.eval_batch_size, train=False)
+        return self.method.evaluate(loader, lambda t: self.fabric.all_reduce(t, reduce_op="sum"))
+
+    def _validate(self, epoch: int) -> bool:
+        """Validate, update best checkpoint and early stopping; return True to stop."""
+        metrics = {f"val/{k}": v for k, v in self.evaluate("val").items()}
+        self.log({**metrics, "epoch": epoch})
+        for callback in self.callbacks:
+            callback.on_validation_end(self, metrics)
+        key = self.trainer.monitor
+        if key not in metrics:
+            raise KeyError(
+                f"trainer.monitor={key!r} is not a validation metric. Available: {sorted(metrics)}."
+            )
+        value, best = metrics[key], self.progress.best_value
+        better = best is None or (
+            value < best if self.trainer.monitor_mode == "min" else value > best
+        )
+        if better:
+            self.progress.best_value, self.progress.best_epoch = value, epoch
+            self.progress.bad_rounds = 0
+            self.save("best.ckpt")
+            return False
+        self.progress.bad_rounds += 1
+        patience = self.trainer.early_stopping_patience
+        return patience is not None and self.progress.bad_rounds >= patience
+
+    # --- training --------------------------------------------------------------------------------
+    def _train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
+        method = self.method
+        with self.fabric.no_backward_sync(method.model, enabled=method.syncs_own_gradients):
+            losses = method.training_step(batch)
+            if not torch.isfinite(losses["total"]):
+                raise FloatingPointError(
+                    f"The training loss became {float(losses['total'].detach())} at epoch "
+                    f"{self.progress.epoch}, step {self.progress.step}. Lower optim.lr or set "
+                    f"trainer.grad_clip; the last checkpoint is in {self.ckpt_dir}."
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            method.backward(losses)
+        if self.trainer.grad_clip is not None:
+            self.fabric.clip_gradients(
+                method.model, self.optimizer, max_norm=self.trainer.grad_clip
+            )
+        self.optimizer.step()
+        self.scheduler.step()
+        self.progress.step += 1
+        self.progress.batch += 1
+        method.on_after_optimizer_step(batch, losses)
+        return {k: v.detach() for k, v in losses.items()}
+
+    def _log_step(self, losses: dict[str, torch.Tensor]) -> None:
+        names = sorted(losses)
+        values = self.fabric.all_reduce(
+            torch.stack([losses[n].float() for n in names]), reduce_op="mean"
+        )
+        logged = {f"train/{n}": float(v) for n, v in zip(names, values, strict=True)}
+        self.log({**logged, "lr": self.scheduler.get_last_lr()[0], "epoch": self.progress.epoch})
+
+    def _run_epoch(self, epoch: int) -> None:
+        start = self.progress.batch
+        self.data.train.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, start)
+        for callback in self.callbacks:
+            callback.on_epoch_start(self)
+        if start == 0:
+            self.method.on_epoch_start(epoch)
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            initial=start,
+            desc=f"epoch {epoch + 1}/{self.trainer.max_epochs}",
+            # None: tqdm shows the bar on a terminal only, keeping logs and CI output clean
+            disable=None if self.trainer.progress_bar and self.fabric.is_global_zero else True,
+            leave=False,
+        )
+        every_ckpt = self.trainer.checkpoint_every_n_steps
+        for batch in self.train_loader:
+            losses = self._train_batch(batch)
+            if self.progress.step % self.trainer.log_every_n_steps == 0:
+                self._log_step(losses)
+            bar.update()
+            bar.set_postfix(loss=f"{float(losses['total']):.4f}", refresh=False)
+            if every_ckpt and self.progress.step % every_ckpt == 0:
+                self.save("last.ckpt")
+            for callback in self.callbacks:
+                callback.on_train_batch_end(self)
+        bar.close()
+        extra = self.method.on_epoch_end(epoch)
+        if extra:
+            self.log({f"train/{k}": v for k, v in extra.items()})
+        for callback in self.callbacks:
+            callback.on_epoch_end(self)
+
+    def fit(self, resume_from: Path | None = None) -> Progress:
+        """Train to ``trainer.max_epochs`` (or early stop), from scratch or from a checkpoint."""
+        if resume_from is not None:
+            self.restore(resume_from)
+        self._segment_start = time.perf_counter()
+        self.logger = RunLogger(self.run_dir, self.progress.step, self.fabric.is_global_zero)
+        try:
+            while self.progress.epoch < self.trainer.max_epochs and not self.progress.stopped_early:
+                epoch = self.progress.epoch
+                self._run_epoch(epoch)
+                # the epoch is done: a checkpoint saved from here on (best or last) resumes after it
+                self.progress.epoch, self.progress.batch = epoch + 1, 0
+                last = epoch + 1 == self.trainer.max_epochs
+                if (epoch + 1) % self.trainer.val_every_n_epochs == 0 or last:
+                    self.progress.stopped_early = self._validate(epoch)
+                self.save("last.ckpt")
+        finally:
+            self.logger.close()
+        if self.fabric.is_global_zero:
+            for name, payload in self.method.artifacts().items():
+                write_text_atomic(self.run_dir / f"{name}.json", json.dumps(payload, indent=1))
+        return self.progress
+
+    def final_metrics(self) -> tuple[dict[str, dict[str, float]], str]:
+        """Validation and test metrics of the best (or last) weights, and which weights they are."""
+        which = "last"
+        if self.trainer.final == "best" and (self.ckpt_dir / "best.ckpt").is_file():
+            checkpoint.load_into(
+                self.fabric, self.ckpt_dir / "best.ckpt", {"model": self.method.model}
+            )
+            which = "best"
+        return {split: self.evaluate(split) for split in ("val", "test")}, which

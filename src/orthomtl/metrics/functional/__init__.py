@@ -1,0 +1,54 @@
+"""Metrics as plain functions of tensors or arrays; the stateful classes in ``orthomtl.metrics``
+accumulate their sums.
+
+- ``_tasks``: accuracy, MAE, circular MAE, Δm, mean ± std over seeds, and the update/compute pair
+  of the task metrics;
+- ``_latent``: how well latent axes encode a task (pairwise-distance Spearman, V-score), on Domain
+  Expansion's own axes;
+- ``_pca_axes``: the same on a baseline's top PCA axes;
+- ``_composition``: concept composition c_p ⊕ (c_q ⊖ c_p) and its similarity score;
+- ``_checks``: the input checks they share.
+"""
+
+from orthomtl.metrics.functional._composition import (
+    CompositionScore,
+    compose,
+    composition_similarity,
+)
+from orthomtl.metrics.functional._latent import (
+    AxisScore,
+    pairwise_distance_spearman,
+    score_on_axes,
+    v_score,
+)
+from orthomtl.metrics.functional._pca_axes import MAX_SPLITS, score_on_pca_axes
+from orthomtl.metrics.functional._tasks import (
+    accuracy,
+    circular_mae,
+    delta_m,
+    mae,
+    mean_std,
+    task_metrics,
+    task_metrics_compute,
+    task_metrics_update,
+)
+
+__all__ = [
+    "MAX_SPLITS",
+    "AxisScore",
+    "CompositionScore",
+    "accuracy",
+    "circular_mae",
+    "compose",
+    "composition_similarity",
+    "delta_m",
+    "mae",
+    "mean_std",
+    "pairwise_distance_spearman",
+    "score_on_axes",
+    "score_on_pca_axes",
+    "task_metrics",
+    "task_metrics_compute",
+    "task_metrics_update",
+    "v_score",
+]
