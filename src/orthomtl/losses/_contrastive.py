@@ -154,8 +154,7 @@ class SupConL2Loss(nn.Module):
     contributes nothing; a batch without any positive pair gives 0 with a zero gradient.
 
     The default ``temperature=0.1`` is SupCon's. With the L2 similarity on a 1-D coefficient it is
-    a sensitive choice: in our Domain Expansion probe, τ = 0.1 with a high loss weight destabilised
-    the basis, while τ = 0.2-0.5 trained well.
+    a sensitive choice (README, "Domain Expansion", reports what we measured).
     """
 
     def __init__(self, temperature: float = 0.1) -> None:

@@ -1,8 +1,8 @@
 """Which latent axes belong to which task in Domain Expansion (arXiv 2601.20069).
 
 The paper gives every task one eigen-axis. The authors' code also allows a multi-dimensional
-subspace per task, and on rotated digits a 10-class task placed on a single axis learns slowly
-(its classes must line up on one line; see ``DomainExpansion``), so a class task may own
+subspace per task, and a many-class task placed on a single axis learns slowly (its classes must
+line up on one line, so they reorder only by crossing each other), so a class task may own
 ``class_axes`` consecutive axes. Regression and angle tasks keep one axis each. Columns are laid
 out in task order: with tasks (digit, angle) and ``class_axes=4``, digit owns columns 0-3 and angle
 column 4.
