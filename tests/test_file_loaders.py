@@ -10,10 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from orthomtl.data import TaskDataset, load_dsprites, load_image_npz, rotate
+from orthomtl.data import (
+    TaskDataset,
+    load_dsprites,
+    load_image_npz,
+    load_mnist,
+    load_shapes3d,
+    rotate,
+)
 from orthomtl.data import _dsprites as dsprites
-from orthomtl.data._mnist import FILES, load_mnist
-from orthomtl.data._shapes3d import load_shapes3d
+from orthomtl.data._mnist import FILES
 from orthomtl.registry import DATASETS
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from orthomtl.data import RandomRotation, TaskData, random_uniform, rotate
-from orthomtl.data._rotated_digits import digit_images, load_rotated_digits
+from orthomtl.data import RandomRotation, TaskData, load_rotated_digits, random_uniform, rotate
+from orthomtl.data._rotated_digits import digit_images
 from orthomtl.registry import DATASETS
 
 

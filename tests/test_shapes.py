@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from orthomtl.data import TaskData, salt_and_pepper
+from orthomtl.data import TaskData, load_shapes, salt_and_pepper
 from orthomtl.data import _shapes_render as shapes_render
-from orthomtl.data._shapes import TASKS, load_shapes
+from orthomtl.data._shapes import TASKS
 from orthomtl.data._shapes_render import (
     FACTOR_NAMES,
     FACTOR_SIZES,

@@ -3,19 +3,18 @@
 Reading order:
 
 - ``Method`` and ``Stage`` (``_method``): the contract a method fulfils;
-- ``Engine`` (``_loop``): epochs, validation, early stopping, checkpoints, logs, exact resume;
+- ``Engine`` (``_loop``): epochs, validation, early stopping, checkpoints, logs, exact resume,
+  and the ``Callback`` hooks it calls; its data loaders are in ``_loaders``;
 - ``train_stages`` (``_stages``): a method's training followed by the stages it asks for;
-- ``Callback`` (``_callbacks``): observers of the loop;
 - ``TrainedModel`` (``_trained``): a finished run's model for inference;
 - helpers: checkpoint files (``_checkpoint``), run directories and ``results.json``
   (``_rundir``), the CSV and TensorBoard logs (``_logger``), optimisers and schedules
   (``_optim``), and multi-process helpers (``_distributed``).
 """
 
-from orthomtl.engine._callbacks import Callback
 from orthomtl.engine._checkpoint import CheckpointError, check_readable, read_checkpoint
 from orthomtl.engine._distributed import gather_global_batch
-from orthomtl.engine._loop import Engine, Progress
+from orthomtl.engine._loop import Callback, Engine, Progress
 from orthomtl.engine._method import LinearReadouts, Method, ReduceSum, Stage, TrainSubset
 from orthomtl.engine._optim import LearningRateFactor, build_optimizer, build_scheduler
 from orthomtl.engine._rundir import (

@@ -13,18 +13,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from lightning_fabric import Fabric
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from orthomtl.config import OptimConfig, TrainerConfig
 from orthomtl.data import Batch, GlobalBatchSampler, TaskData, TaskDataset
 from orthomtl.engine import _checkpoint as checkpoint
-from orthomtl.engine._callbacks import Callback
 from orthomtl.engine._distributed import prepare_batchnorm
+from orthomtl.engine._loaders import make_loader, training_subset
 from orthomtl.engine._logger import RunLogger
 from orthomtl.engine._method import Method
 from orthomtl.engine._optim import build_optimizer, build_scheduler
@@ -45,8 +44,35 @@ class Progress:
     stopped_early: bool = False
 
 
-def _first(items: Batch) -> Batch:
-    return items
+class Callback:
+    """Observes the engine's loop; every hook does nothing unless overridden.
+
+    As in Lightning, a callback subclasses ``Callback`` and overrides the hooks it needs. A method
+    named ``on_...`` that is not one of the hooks below is refused when the subclass is defined,
+    so a misspelt hook is an error rather than a hook that never runs.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        hooks = {name for name in vars(Callback) if name.startswith("on_")}
+        for name in vars(cls):
+            if name.startswith("on_") and name not in hooks:
+                raise TypeError(
+                    f"{cls.__name__}.{name} is not a callback hook; the hooks are "
+                    f"{', '.join(sorted(hooks))}."
+                )
+
+    def on_epoch_start(self, engine: "Engine") -> None:
+        """Before each epoch's first batch, before the method's own ``on_epoch_start``."""
+
+    def on_train_batch_end(self, engine: "Engine") -> None:
+        """After each optimiser step."""
+
+    def on_epoch_end(self, engine: "Engine") -> None:
+        """After each epoch's last batch, after the method's own ``on_epoch_end``."""
+
+    def on_validation_end(self, engine: "Engine", metrics: dict[str, float]) -> None:
+        """After each validation, with its metrics (``val/<task>/<metric>``, ``val/loss``)."""
 
 
 class Engine:
@@ -98,38 +124,22 @@ class Engine:
     def _loader(
         self, dataset: TaskDataset, batch_size: int, train: bool, shard: bool = True
     ) -> tuple[DataLoader, GlobalBatchSampler]:
-        sampler = GlobalBatchSampler(
-            len(dataset),
-            batch_size,
-            shuffle=train,
-            seed=self.seed,
-            drop_last=train,
-            rank=self.fabric.global_rank if shard else 0,
-            world_size=self.fabric.world_size if shard else 1,
-            strata=dataset.sources if train and self.stratify_by_source else None,
-        )
-        loader = DataLoader(
+        return make_loader(
+            self.fabric,
             dataset,
-            batch_sampler=sampler,
-            collate_fn=_first,
+            batch_size,
+            seed=self.seed,
+            train=train,
+            shard=shard,
             num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed),  # keeps the global RNG untouched
+            stratify_by_source=self.stratify_by_source,
         )
-        return self.fabric.setup_dataloaders(loader, use_distributed_sampler=False), sampler
 
     def _train_subset(self, fraction: float, epoch: int) -> Iterable[Batch]:
         """This rank's share of a random ``fraction`` of the training split, drawn from
         ``(seed, epoch)``, with that epoch's augmentations."""
-        if not 0 < fraction <= 1:
-            raise ValueError(f"The share of the training data must be in (0, 1], got {fraction}.")
-        size = len(self.data.train)
-        chosen = np.random.default_rng([self.seed, epoch, 1]).permutation(size)
-        chosen = np.sort(chosen[: max(1, round(fraction * size))])
-        self.data.train.set_epoch(epoch)
-        loader, _ = self._loader(
-            Subset(self.data.train, chosen.tolist()), self.eval_batch_size, False
-        )
-        return loader
+        subset = training_subset(self.data.train, fraction, seed=self.seed, epoch=epoch)
+        return self._loader(subset, self.eval_batch_size, train=False)[0]
 
     # --- checkpoints -----------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

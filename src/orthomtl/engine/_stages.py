@@ -15,8 +15,7 @@ from lightning_fabric import Fabric
 
 from orthomtl.config import Config
 from orthomtl.data import TaskData
-from orthomtl.engine._callbacks import Callback
-from orthomtl.engine._loop import Engine
+from orthomtl.engine._loop import Callback, Engine
 from orthomtl.engine._method import Method, Stage
 
 
