@@ -12,7 +12,7 @@ are checked to agree before timing.
 
 Prints a markdown table (median process-CPU and wall ms per forward + backward; CPU time is the
 more robust one when other processes share the cores) and writes
-``benchmarks/results/contrastive_losses.json``.
+``benchmarks/results/contrastive_losses.json`` (or ``--out``).
 """
 
 import os
@@ -21,19 +21,16 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import _common  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from orthomtl.losses import RankNContrastLoss  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results" / "contrastive_losses.json"
 
 
 def rnc_loop_over_k(z: Tensor, labels: Tensor, temperature: float = 2.0) -> Tensor:
@@ -75,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -108,24 +106,12 @@ def main() -> None:
             f"| {row['n']} | {fast_ms['cpu_ms']:.2f} ({fast_ms['wall_ms']:.2f}) "
             f"| {slow_ms['cpu_ms']:.2f} ({slow_ms['wall_ms']:.2f}) | {row['cpu_ratio']:.1f}x |"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "what": "RankNContrastLoss fwd+bwd, median ms per call (CPU, wall), float32, d=1",
-                "torch": torch.__version__,
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-                "processor": platform.processor(),
-                "threads": torch.get_num_threads(),
-                "repeats": args.repeats,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"wrote {RESULTS}")
+    payload = {
+        "what": "RankNContrastLoss fwd+bwd, median ms per call (CPU, wall), float32, d=1",
+        "repeats": args.repeats,
+        "rows": rows,
+    }
+    print(f"wrote {_common.write_results('contrastive_losses', payload, out=args.out)}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ Prints markdown tables and writes ``benchmarks/results/de_overhead.json``.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import lightning_fabric
+import _common
 import numpy as np
 import torch
 
@@ -57,9 +56,7 @@ import orthomtl
 from orthomtl.engine import Callback
 from orthomtl.methods import DomainExpansion
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results" / "de_overhead.json"
+HERE, ROOT = _common.HERE, _common.ROOT
 
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "a": ("frozen basis", {"refresh": "frozen", "freeze_after_epoch": 0}),
@@ -339,15 +336,6 @@ def refresh_benchmark(threads: int) -> tuple[dict[str, Any], str]:
         return json.loads(out.read_text()), done.stdout
 
 
-def git_state() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
-        ).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
-
-
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -371,7 +359,7 @@ def main() -> None:
         "--alternating-epochs", type=int, default=8, help="epochs of the paired on/off run"
     )
     parser.add_argument("--skip-refresh", action="store_true", help="skip pooling_refresh.py")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/)")
     args = parser.parse_args()
     if args.epochs < 2 or args.repeats < 1 or args.alternating_epochs < 2:
         parser.error("--epochs and --alternating-epochs must be ≥ 2 and --repeats ≥ 1.")
@@ -510,7 +498,6 @@ def main() -> None:
         print(stdout.split("Wrote")[0].rstrip())
 
     payload = {
-        "benchmark": "de_overhead",
         "command": f".venv/bin/python benchmarks/de_overhead.py --repeats {args.repeats} "
         f"--epochs {args.epochs} --threads {args.threads} --seed {args.seed} "
         f"--alternating-epochs {args.alternating_epochs}"
@@ -541,32 +528,20 @@ def main() -> None:
         if refresh is None
         else {
             "source": "benchmarks/pooling_refresh.py, run as a subprocess",
-            **{k: refresh[k] for k in refresh if k not in ("torch", "machine", "cpu_count")},
+            **{k: v for k, v in refresh.items() if k != _common.ENVIRONMENT_KEY},
+            "threads": refresh[_common.ENVIRONMENT_KEY]["threads"]["torch"],
         },
         "epochs": {v: epochs[v] for v in names},
         "training_wall_s": training_seconds,
         "machine": {
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
             "loadavg_1_5_15": load,
             "note": "shared machine: other engineers' processes may run on the same cores; "
             "variants are interleaved epoch by epoch so load drift hits them alike, and CPU "
             "times are reported beside wall times",
         },
-        "versions": {
-            "orthomtl": orthomtl.__version__,
-            "torch": torch.__version__,
-            "lightning_fabric": lightning_fabric.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "git": git_state(),
-        },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    shown = args.out.resolve()
-    print(f"Wrote {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else args.out}")
+    shown = _common.write_results("de_overhead", payload, out=args.out).resolve()
+    print(f"Wrote {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown}")
 
 
 if __name__ == "__main__":

@@ -33,22 +33,21 @@ default 75 epochs are sized for ~45 min of DE + 3 baselines × 3 seeds on a load
 (per epoch, 1 thread, load ~3.5: DE 2.7 s, HPS 0.9 s, IMTL-G 2.0 s, Nash-MTL 4.7 s; DE's 30
 decoder epochs 35 s); at load ~2.3 the full run took 25 min (1528 s).
 
-Writes ``benchmarks/results/de_rotated_digits.{json,md}`` after every run (partial results
-survive an interruption); run directories go to ``benchmarks/runs/`` (git-ignored) by default.
+Writes ``benchmarks/results/de_rotated_digits.{json,md}`` (or ``--out`` and the ``.md`` beside
+it) after every run (partial results survive an interruption); run directories go to
+``benchmarks/runs/`` (git-ignored) by default.
 """
 
 import argparse
 import json
 import math
 import multiprocessing as mp
-import os
-import platform
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import _common
 import numpy as np
 import torch
 import yaml
@@ -63,9 +62,8 @@ from orthomtl.metrics.functional import composition_similarity, mean_std, score_
 from orthomtl.pooling import task_axes
 from orthomtl.tasks import Task
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = _common.ROOT
 CONFIG = ROOT / "configs" / "de_rotated_digits.yaml"
-RESULTS = ROOT / "benchmarks" / "results"
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "de": ("DE (domain_expansion)", {}),  # method section from the config file
     "de1": ("DE, 1 axis per class task (the paper)", {"class_axes": 1}),  # on top of the config
@@ -223,9 +221,7 @@ def table(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
 
 def write(runs: list[dict[str, Any]], args: argparse.Namespace, started: float) -> str:
     text = table(runs, args)
-    names = ("orthomtl", "torch", "torchjd", "lightning_fabric", "numpy", "scikit-learn", "scipy")
     payload = {
-        "benchmark": "de_rotated_digits",
         "config": {
             "data": args.data,
             "path": None if args.path is None else Path(args.path).name,
@@ -236,24 +232,14 @@ def write(runs: list[dict[str, Any]], args: argparse.Namespace, started: float) 
             "threads": args.threads,
             "base_config": str(CONFIG.relative_to(ROOT)),
             "base": yaml.safe_load(CONFIG.read_text()),
-            "torch_threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
         },
-        "versions": {n: version(n) for n in names} | {"python": platform.python_version()},
         "wall_time_s": round(time.perf_counter() - started, 1),
         "complete": len(runs) == len(args.seeds) * len(args.methods),
         "runs": runs,
         "table": text,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    for path, content in (
-        (RESULTS / "de_rotated_digits.json", json.dumps(payload, indent=2) + "\n"),
-        (RESULTS / "de_rotated_digits.md", "# DE fidelity benchmark\n\n" + text),
-    ):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(content)
-        os.replace(tmp, path)
+    markdown = "# DE fidelity benchmark\n\n" + text
+    _common.write_results("de_rotated_digits", payload, markdown=markdown, out=args.out)
     return text
 
 
@@ -268,6 +254,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 1 seed")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (see docstring)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    parser.add_argument(
+        "--out", type=Path, help="JSON path, the .md beside it (default: benchmarks/results/)"
+    )
     args = parser.parse_args()
     if (args.data == "mnist") != (args.path is not None):
         parser.error("--path is required with --data mnist and only then")

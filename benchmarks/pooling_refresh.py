@@ -20,19 +20,15 @@ Prints a markdown table and writes ``benchmarks/results/pooling_refresh.json``.
 
 import argparse
 import copy
-import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
+import _common
 import torch
 from torch import Tensor
 
 from orthomtl.pooling import OrthogonalPooling, PoolingOptions
-
-RESULTS = Path(__file__).resolve().parent / "results" / "pooling_refresh.json"
 
 
 def features(mixing: Tensor, offset: Tensor, noise: float, n: int, gen: torch.Generator) -> Tensor:
@@ -68,7 +64,7 @@ def main() -> None:
     parser.add_argument("--perturbation", type=float, default=0.05, help="relative change of A")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/)")
     args = parser.parse_args()
 
     gen = torch.Generator().manual_seed(args.seed)
@@ -120,11 +116,8 @@ def main() -> None:
     for name, met in goals.items():
         print(f"Goal {name}: {'met' if met else 'NOT met'}.")
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "benchmark": "pooling_refresh",
-        "config": {k: v for k, v in vars(args).items() if k != "out"},
-        "threads": torch.get_num_threads(),
+        "config": _common.arguments(args),
         "eigh_refresh_seconds": eigh_seconds,
         "eigh_refresh_cpu_seconds": eigh_cpu,
         "subspace_warm_refresh_seconds": warm_seconds,
@@ -138,12 +131,8 @@ def main() -> None:
         "abs_cos_per_axis": cosines.tolist(),
         "min_abs_cos_with_previous_epoch": drift,
         "goals": goals,
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
     }
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"Wrote {args.out}")
+    print(f"Wrote {_common.write_results('pooling_refresh', payload, out=args.out)}")
 
 
 if __name__ == "__main__":

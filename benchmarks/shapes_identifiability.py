@@ -10,21 +10,20 @@ Prints a markdown table and writes ``benchmarks/results/shapes_identifiability.j
 """
 
 import argparse
-import json
-import platform
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import _common
 import numpy as np
 import torch
 from torch import nn
 
-from orthomtl.data import Batch
-from orthomtl.data._shapes import FACTOR_NAMES, ShapesDataset, load_shapes
+import orthomtl
+from orthomtl.data import Batch, ShapesDataset, load_shapes
 from orthomtl.nn import build_encoder, build_head
 
-RESULTS = Path(__file__).resolve().parent / "results" / "shapes_identifiability.json"
+FACTOR_NAMES = orthomtl.DATASETS.get("shapes").factors
 
 
 def classifier(num_classes: int, width: int) -> nn.Module:
@@ -95,7 +94,7 @@ def main() -> None:
     parser.add_argument(
         "--factors", nargs="+", default=list(FACTOR_NAMES), choices=FACTOR_NAMES, metavar="FACTOR"
     )
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -115,20 +114,13 @@ def main() -> None:
         print(f"| {factor} | {classes} | {r['accuracy']:.4f} | {r['train_seconds']:.0f} |")
     print(f"\nTotal {total:.0f} s on {args.threads} thread(s); target accuracy >= 0.95 per factor.")
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"}
     payload = {
-        "benchmark": "shapes_identifiability",
-        "config": config,
+        "config": _common.arguments(args),
         "results": results,
         "all_at_least_0.95": all(r["accuracy"] >= 0.95 for r in results.values()),
         "total_seconds": total,
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-        "processor": platform.processor(),
     }
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"Wrote {args.out}")
+    print(f"Wrote {_common.write_results('shapes_identifiability', payload, out=args.out)}")
 
 
 if __name__ == "__main__":

@@ -24,20 +24,16 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import _common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from orthomtl.data import ShapesDataset, load_shapes  # noqa: E402
-from orthomtl.data._shapes_render import intensity_maps, render  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results" / "shapes_throughput.json"
+from orthomtl.data import ShapesDataset, intensity_maps, load_shapes, render  # noqa: E402
 
 
 def rate(fn: Callable[[np.ndarray], object], batches: list[np.ndarray], repeats: int) -> dict:
@@ -63,7 +59,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40, help="batches per repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--noise", type=float, default=0.1)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -96,24 +92,13 @@ def main() -> None:
     verdict = "met" if goal else "NOT met"
     print(f"\nGoal >= 5,000 images/s/core (CPU time) in every case: {verdict}.")
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "benchmark": "shapes_throughput",
-        "config": {
-            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"
-        },
-        "threads": 1,
+        "config": _common.arguments(args),
         "setup_seconds": setup_seconds,
         "results": cases,
         "goal_5000_per_core_met": goal,
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
     }
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"Wrote {args.out}")
+    print(f"Wrote {_common.write_results('shapes_throughput', payload, out=args.out)}")
 
 
 if __name__ == "__main__":

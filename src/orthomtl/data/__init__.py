@@ -32,7 +32,7 @@ from orthomtl.data._rotation import RandomRotation, rotate
 from orthomtl.data._sampler import GlobalBatchSampler
 from orthomtl.data._shapes import ShapesDataset, load_shapes
 from orthomtl.data._shapes3d import load_shapes3d
-from orthomtl.data._shapes_render import render
+from orthomtl.data._shapes_render import intensity_maps, render
 from orthomtl.data._views import two_views
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "ShapesDataset",
     "TaskData",
     "TaskDataset",
+    "intensity_maps",
     "load_dsprites",
     "load_image_npz",
     "load_mnist",
