@@ -25,6 +25,7 @@ from orthomtl.engine import (
     Callback,
     Method,
     TrainedModel,
+    check_callbacks,
     check_readable,
     new_run_dir,
     read_checkpoint,
@@ -196,6 +197,7 @@ def run(
 ) -> RunResult:
     """Train the configured method once per seed; each seed gets its own run directory."""
     cfg = as_config(config, overrides)
+    check_callbacks(callbacks)
     fabric = _fabric(cfg)
     result = RunResult(
         method=cfg.method.name, dataset=cfg.data.name, label=run_label(cfg), rank=fabric.global_rank
@@ -213,6 +215,7 @@ def resume(
     cfg = from_dict(read_config(run_dir))
     ckpt = run_dir / "checkpoints" / checkpoint_name
     check_readable(ckpt)
+    check_callbacks(callbacks)
     fabric = _fabric(cfg)
     seed_run = _train_seed(fabric, cfg, cfg.seeds[0], run_dir, ckpt, callbacks)
     return RunResult(

@@ -1,21 +1,31 @@
 """The ``orthomtl`` command.
 
 orthomtl run CONFIG.yaml [section.key=value ...]
+orthomtl run NAME [section.key=value ...]    (a shipped config, e.g. demo; see `orthomtl configs`)
 orthomtl resume RUN_DIR [--checkpoint last.ckpt]
 orthomtl compare RUN_DIR [RUN_DIR ...] [--split test]
+orthomtl configs
 orthomtl datasets
 orthomtl methods
+
+Exit status: 0 on success, 2 for a bad command line, config, checkpoint or run directory, and
+141 when the reader of the output goes away early (``orthomtl datasets | head -2``).
 """
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from orthomtl.api import RunResult, resume, run
-from orthomtl.config import ConfigError
+from orthomtl.config import ConfigError, shipped_configs
 from orthomtl.diagnostics import compare
 from orthomtl.engine import CheckpointError
 from orthomtl.registry import DATASETS, METHODS
+
+# What a shell reports for a process killed by SIGPIPE (128 + 13), as for `yes | head -1`: the
+# output was cut short by its reader, which `set -o pipefail` scripts can tell from success.
+EXIT_BROKEN_PIPE = 141
 
 
 def _print_result(result: RunResult) -> None:
@@ -45,11 +55,27 @@ def _methods() -> None:
         print(f"{name}: {METHODS.get(name).summary}")
 
 
+def _description(path: os.PathLike[str]) -> str:
+    """The first comment line of a config file, without its ``#``."""
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if line.lstrip().startswith("#"):
+                return line.strip().lstrip("#").strip()
+    return ""
+
+
+def _configs() -> None:
+    for name, path in shipped_configs().items():
+        print(f"{name}: {_description(path)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orthomtl", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train a config (one run directory per seed)")
-    run_parser.add_argument("config", help="YAML config file")
+    run_parser.add_argument(
+        "config", help="YAML config file, or the name of a shipped config (orthomtl configs)"
+    )
     run_parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=0.01")
     resume_parser = commands.add_parser("resume", help="continue an interrupted run")
     resume_parser.add_argument("run_dir")
@@ -59,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare_parser = commands.add_parser("compare", help="a table of finished runs, side by side")
     compare_parser.add_argument("run_dirs", nargs="+")
     compare_parser.add_argument("--split", default="test", choices=["val", "test"])
+    commands.add_parser("configs", help="list the shipped configs, for orthomtl run NAME")
     commands.add_parser("datasets", help="list datasets, their tasks and factors")
     commands.add_parser("methods", help="list methods")
     args = parser.parse_args(argv)
@@ -69,10 +96,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_result(resume(args.run_dir, args.checkpoint))
         elif args.command == "compare":
             print(compare(args.run_dirs, args.split))
+        elif args.command == "configs":
+            _configs()
         elif args.command == "datasets":
             _datasets()
         else:
             _methods()
+        sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
+    except BrokenPipeError:
+        # As the Python docs recommend (library/signal.html, "Note on SIGPIPE"): point stdout at
+        # devnull so that flushing it again at exit cannot fail, then exit quietly.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):
+            pass  # a stdout without a file descriptor (replaced in-process): nothing to redirect
+        return EXIT_BROKEN_PIPE
     except (
         ConfigError,
         CheckpointError,

@@ -13,9 +13,11 @@ reported with the allowed keys whatever the dataset or method::
 """
 
 import dataclasses
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -265,11 +267,34 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
     return raw
 
 
+def shipped_configs() -> dict[str, Path]:
+    """The example configs installed with the package (``orthomtl/configs/*.yaml``), by name:
+    ``{"demo": Path(".../demo.yaml"), ...}``, sorted by name."""
+    root = resources.files("orthomtl") / "configs"
+    if not root.is_dir():
+        return {}
+    files = [entry for entry in root.iterdir() if entry.name.endswith(".yaml") and entry.is_file()]
+    files.sort(key=lambda entry: entry.name)
+    return {entry.name.removesuffix(".yaml"): Path(str(entry)) for entry in files}
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """Read a YAML config file, apply dotted overrides, and validate it."""
+    """Read a YAML config file, apply dotted overrides, and validate it.
+
+    ``path`` that is not an existing file may be the name of a shipped config (``demo`` or
+    ``demo.yaml``, see ``shipped_configs``); an existing file of that name always wins.
+    """
+    name = os.fspath(path).removesuffix(".yaml")
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Config file {path} not found. Example configs are in configs/.")
+        shipped = shipped_configs()
+        if name not in shipped:
+            names = ", ".join(shipped) or "none installed"
+            raise FileNotFoundError(
+                f"Config file {path} not found, and it is not the name of a shipped config "
+                f"({names}); `orthomtl configs` lists them."
+            )
+        path = shipped[name]
     try:
         raw = yaml.load(path.read_text(), Loader=ConfigLoader) or {}
     except yaml.YAMLError as error:

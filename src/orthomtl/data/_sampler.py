@@ -7,7 +7,8 @@ mid-epoch continues from the very next batch.
 
 With ``strata`` (multi-source data: each sample's source), a shuffled epoch is stratified: every
 stratum's samples are spread evenly through the epoch's order, so each batch holds each source in
-proportion to its size (within one sample), rather than by chance.
+proportion to its size (within about one sample; within one for two sources), rather than by
+chance.
 """
 
 from collections.abc import Iterator
@@ -84,12 +85,13 @@ class GlobalBatchSampler(Sampler[list[int]]):
             yield np.array_split(batch, self.world_size)[self.rank].tolist()
 
     def _stratified_order(self) -> np.ndarray:
-        """Each stratum shuffled, its j-th of n samples placed at (j + u)/n, u ~ U(0, 1), and the
-        epoch ordered by place: strata interleave in proportion to their sizes."""
+        """Each stratum shuffled, its j-th of n samples placed at (j + u)/n with one u ~ U(0, 1)
+        per stratum, and the epoch ordered by place: strata interleave evenly, in proportion to
+        their sizes."""
         assert self.strata is not None
         rng = np.random.default_rng([self.seed, self.epoch])
         place = np.empty(self.size)
         for stratum in np.unique(self.strata):
             members = rng.permutation(np.flatnonzero(self.strata == stratum))
-            place[members] = (np.arange(members.size) + rng.random(members.size)) / members.size
+            place[members] = (np.arange(members.size) + rng.random()) / members.size
         return np.argsort(place, kind="stable")

@@ -14,7 +14,7 @@ Reading order:
 
 from orthomtl.engine._checkpoint import CheckpointError, check_readable, read_checkpoint
 from orthomtl.engine._distributed import gather_global_batch
-from orthomtl.engine._loop import Callback, Engine, Progress
+from orthomtl.engine._loop import Callback, Engine, Progress, check_callbacks
 from orthomtl.engine._method import LinearReadouts, Method, ReduceSum, Stage, TrainSubset
 from orthomtl.engine._optim import LearningRateFactor, build_optimizer, build_scheduler
 from orthomtl.engine._rundir import (
@@ -45,6 +45,7 @@ __all__ = [
     "TrainedModel",
     "build_optimizer",
     "build_scheduler",
+    "check_callbacks",
     "check_readable",
     "gather_global_batch",
     "load_arrays",

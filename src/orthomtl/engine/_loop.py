@@ -75,6 +75,15 @@ class Callback:
         """After each validation, with its metrics (``val/<task>/<metric>``, ``val/loss``)."""
 
 
+def check_callbacks(callbacks: Sequence[Callback]) -> None:
+    """Raise ``TypeError`` on a callback that does not subclass ``Callback``."""
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                f"callbacks must subclass orthomtl.engine.Callback; got {type(callback).__name__}."
+            )
+
+
 class Engine:
     """Trains ``method`` on ``data``; see the module docstring."""
 
@@ -95,12 +104,7 @@ class Engine:
         config: dict[str, Any] | None = None,
         callbacks: Sequence[Callback] = (),
     ) -> None:
-        for callback in callbacks:
-            if not isinstance(callback, Callback):
-                raise TypeError(
-                    f"callbacks must subclass orthomtl.engine.Callback; got "
-                    f"{type(callback).__name__}."
-                )
+        check_callbacks(callbacks)
         self.fabric, self.method, self.data, self.trainer = fabric, method, data, trainer
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"

@@ -6,19 +6,22 @@ A run lives in ``<runs_dir>/<YYYYmmdd>-<HHMMSS>-<method>-<dataset>-s<seed>/``::
     metrics.csv       one row per logged step (train/*, val/*, epoch)
     events.out.*      the same metrics for TensorBoard
     checkpoints/      last.ckpt (resumable), best.ckpt (best monitored value)
+    <stage>/          each later stage's own run (config, logs, checkpoints, derived arrays)
     results.json      written when the run ends; schema below
 
 ``results.json`` (schema ``orthomtl.results/1``)::
 
     {"schema": "orthomtl.results/1",
      "method": str, "dataset": str, "seed": int,
-     "tasks": [{"name": str, "kind": str, "num_classes": int | null}],
+     "tasks": [{"name": str, "kind": str, "num_classes": int | null}],   # the first stage's
      "input_shape": [int, ...],
-     "metrics": {"val": {"<task>/<metric>": float, ..., "loss": float},
+     "metrics": {"val": {"<task>/<metric>": float, ..., "loss": float},  # the last stage's
                  "test": {...}},           # <metric> is accuracy or mae (radians for angles)
      "checkpoint": "best" | "last",       # which weights the metrics come from
      "best_epoch": int | null, "epochs": int, "steps": int,
-     "wall_time_s": float,                # summed over resumed segments
+     "wall_time_s": float,                # summed over stages and resumed segments
+     "stages": [{"stage": "main" | str, "checkpoint": str, "best_epoch": int | null,
+                 "epochs": int, "steps": int, "wall_time_s": float, "tasks": [str, ...]}],
      "versions": {"orthomtl": str, "torch": str, "python": str,
                   "lightning_fabric": str, "torchjd": str},
      "git_commit": str | null, "finished_at": ISO-8601 str}
@@ -64,7 +67,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write named arrays to ``path`` (``.npz``) atomically, e.g. the labels a stage derives."""
-    tmp = path.with_name(path.name + ".tmp.npz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # one per process under DDP
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
 
