@@ -336,4 +336,5 @@ __all__ = [
     "from_dict",
     "load_config",
     "resolved",
+    "shipped_configs",
 ]
