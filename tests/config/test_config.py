@@ -107,7 +107,7 @@ def test_resolved_config_round_trips_with_every_default() -> None:
 
 
 def test_example_configs_are_valid() -> None:
-    configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    configs = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
     assert configs
     for path in configs:
         load_config(path)

@@ -13,7 +13,7 @@ from orthomtl.pooling import (
     PoolingOptions,
 )
 from orthomtl.pooling import _eigen as eigen
-from tests.test_pooling import fitted, orthonormal, spectrum_data
+from tests.pooling.test_pooling import fitted, orthonormal, spectrum_data
 
 
 def set_statistics(pool: OrthogonalPooling, cov: Tensor, mean: Tensor, count: float) -> None:
