@@ -1,21 +1,16 @@
 """Domain Expansion (arXiv 2601.20069), stage 1: one orthogonal latent axis per task.
 
-x → encoder → f (B×D) → ``OrthogonalPooling`` → c (B×M), c_m = ⟨f − μ, v_m⟩, and each task's loss
-acts on its own coefficients only (one axis per task in the paper; ``class_axes`` per class task
-here, see ``orthomtl.pooling.task_axes``): Rank-N-Contrast for regression and angle tasks, SupCon
-with L2 distance for class tasks, each on two augmented views of every sample. The basis (μ, V) is
-refreshed from covariance statistics gathered during training (all-reduced across processes) and
-aligned to the previous basis by the Hungarian algorithm. Stage 2 (``_readouts``) freezes the
-encoder and fits a linear readout per task, initialised along its axes.
+x → encoder → f (B×D) → ``OrthogonalPooling`` → c (B×M), c_m = ⟨f − μ, v_m⟩; each task's loss
+acts on its own coefficients only (``_axis_losses``), on two augmented views of every sample. The
+basis (μ, V) is refreshed from statistics gathered during training and aligned across refreshes.
 
 Our choices where the paper is open: before the first refresh, one no-grad pass over
-``cov_fraction`` of the training data gathers the statistics; two views shift each image by up to
-``view_shift`` px and add Gaussian noise of std ``view_noise`` (``orthomtl.data.two_views``).
-``extra_pass=True`` instead gathers the statistics in a separate pass every epoch, as the authors'
-code does (for comparison). The SupCon weight defaults to 1, not the paper's 0.02–0.05, and a class
-task may own ``class_axes`` > 1 axes (the authors' code allows a subspace per task): on one axis,
-ten classes can reorder only by crossing each other. README ("Domain Expansion") has the measured
-effect of both choices.
+``cov_fraction`` of the training data gathers the statistics; the two views shift each image by up
+to ``view_shift`` px and add Gaussian noise of std ``view_noise`` (``orthomtl.data.two_views``);
+``extra_pass=True`` gathers the statistics in a separate pass every epoch instead, as the authors'
+code does. The SupCon weight defaults to 1, not the paper's 0.02–0.05, and a class task may own
+``class_axes`` > 1 axes (the authors' code allows a subspace per task); README ("Domain
+Expansion") says why.
 """
 
 import dataclasses
@@ -30,7 +25,7 @@ from torch import Tensor, nn
 from orthomtl.config import ModelConfig, OptimConfig, TrainerConfig
 from orthomtl.data import Batch, TaskData, random_uniform, two_views
 from orthomtl.engine import Method, ReduceSum, Stage, gather_global_batch
-from orthomtl.losses import RankNContrastLoss, SupConL2Loss
+from orthomtl.methods.domain_expansion._axis_losses import AxisLosses
 from orthomtl.methods.domain_expansion._readouts import DomainExpansionReadouts
 from orthomtl.metrics.functional import score_on_axes
 from orthomtl.nn import build_encoder
@@ -129,15 +124,14 @@ class DomainExpansion(Method):
         )
         pooling = OrthogonalPooling(model.latent_dim, axes_count(self.axes), options)
         self.model = PooledEncoder(encoder, pooling)
-        self.losses = {
-            t.name: SupConL2Loss(supcon_temperature)
-            if t.kind == "classification"
-            else RankNContrastLoss(rnc_temperature, "circular" if t.kind == "angle" else "l1")
-            for t in self.tasks
-        }
-        self.weights = {
-            t.name: supcon_weight if t.kind == "classification" else rnc_weight for t in self.tasks
-        }
+        self.objective = AxisLosses(
+            self.tasks,
+            self.axes,
+            rnc_weight=rnc_weight,
+            supcon_weight=supcon_weight,
+            rnc_temperature=rnc_temperature,
+            supcon_temperature=supcon_temperature,
+        )
         self.cov_fraction, self.extra_pass = cov_fraction, extra_pass
         self.view_shift, self.view_noise = view_shift, view_noise
         self.readout_epochs, self.readout_lr = readout_epochs, readout_lr
@@ -214,16 +208,6 @@ class DomainExpansion(Method):
         return {f"basis/{k}": v for k, v in self.last_refresh.items()}
 
     # --- training ----------------------------------------------------------------------------
-    def _task_losses(self, coefficients: Tensor, targets: dict[str, Tensor]) -> dict[str, Tensor]:
-        out = {}
-        for task, columns in zip(self.tasks, self.axes, strict=True):
-            labels = targets[task.name]
-            z = coefficients[:, list(columns)]
-            out[task.name] = self.losses[task.name](
-                z, labels if task.kind == "classification" else labels.to(z.dtype)
-            )
-        return out
-
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         first, second = two_views(
             batch.x,
@@ -238,8 +222,8 @@ class DomainExpansion(Method):
         targets = {k: torch.cat([v, v]) for k, v in batch.targets.items()}
         if self.fabric.world_size > 1:
             coefficients, targets = gather_global_batch(self.fabric, coefficients, targets)
-        losses = self._task_losses(coefficients, targets)
-        total = sum(self.weights[name] * loss for name, loss in losses.items())
+        losses = self.objective(coefficients, targets)
+        total = self.objective.total(losses)
         return {**{f"{k}/loss": v.detach() for k, v in losses.items()}, "total": total}
 
     # --- evaluation --------------------------------------------------------------------------
@@ -266,8 +250,8 @@ class DomainExpansion(Method):
         out = {f"{name}/{s.metric}": s.value for name, s in scores.items()}
         out["score"] = float(np.nanmean(list(out.values())))
         doubled = {k: torch.as_tensor(np.concatenate([v, v])) for k, v in labels.items()}
-        losses = self._task_losses(torch.cat([coefficients, coefficients]), doubled)
-        out["loss"] = float(sum(self.weights[k] * v for k, v in losses.items()))
+        losses = self.objective(torch.cat([coefficients, coefficients]), doubled)
+        out["loss"] = float(self.objective.total(losses))
         return out
 
     def outputs(self, x: Tensor) -> dict[str, Tensor]:
