@@ -250,4 +250,13 @@ def load(run_dir: str | Path, checkpoint_name: str | None = None) -> TrainedMode
     return TrainedModel(method, results["input_shape"])
 
 
-__all__ = ["RunResult", "SeedRun", "TrainedModel", "load", "resume", "run"]
+__all__ = [
+    "RunResult",
+    "SeedRun",
+    "as_config",
+    "build_method",
+    "load",
+    "load_data",
+    "resume",
+    "run",
+]

@@ -61,3 +61,6 @@ DECODERS: Registry[type] = Registry("decoder")
 HEADS: Registry[type] = Registry("head")
 DATASETS: Registry[object] = Registry("dataset")
 METHODS: Registry[type] = Registry("method")
+
+
+__all__ = ["DATASETS", "DECODERS", "ENCODERS", "HEADS", "METHODS", "Registry"]

@@ -94,3 +94,6 @@ class Task:
         if self.kind == "classification":
             return target < 0
         return torch.isnan(target)
+
+
+__all__ = ["TASK_KINDS", "Task", "TaskKind", "circular_distance", "wrap_angle"]

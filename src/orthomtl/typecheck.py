@@ -138,3 +138,6 @@ def keyword_defaults(fn: Callable[..., Any], skip: tuple[str, ...] = ()) -> dict
             continue
         out[name] = None if p.default is inspect.Parameter.empty else p.default
     return out
+
+
+__all__ = ["ConfigError", "coerce", "keyword_defaults", "parse_dataclass", "parse_kwargs"]
