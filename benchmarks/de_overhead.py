@@ -19,7 +19,7 @@ only one runs at a time: the turn passes at every epoch start in a fixed cycle (
 odd repeats), so epoch k of (a), (b) and (c) run back to back and drifting machine load hits them
 alike (the waiting threads are blocked and use no CPU; everything a run does, set-up and
 validation included, happens while it holds the turn). Each run validates only at its end and
-trains its decoders for one epoch, both untimed. Target: median epoch time (b)/(a) ≤ 1.03. Beside
+trains its readouts for one epoch, both untimed. Target: median epoch time (b)/(a) ≤ 1.03. Beside
 the ratio of the medians, the median over (repeat, epoch) of the back-to-back ratios is reported
 with a bootstrap 95% interval, which shows whether the machine's noise resolves the target.
 
@@ -67,7 +67,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def base_config(epochs: int, seed: int, runs_dir: str) -> dict[str, Any]:
     """The shared config: configs/de_rotated_digits.yaml's data, model and optimiser, stage 1 for
-    ``epochs`` epochs validated only at the end, one decoder epoch."""
+    ``epochs`` epochs validated only at the end, one readout epoch."""
     return {
         "data": {"name": "rotated-digits", "batch_size": 32},
         "model": {"encoder": "convnet", "latent_dim": 64},
@@ -88,7 +88,7 @@ def base_config(epochs: int, seed: int, runs_dir: str) -> dict[str, Any]:
 class EpochTimer(Callback):
     """Engine callback: per stage-1 epoch, wall and CPU seconds from ``on_epoch_start`` to
     ``on_epoch_end``, the seconds of the method's own ``on_epoch_start`` (statistics pass and
-    refresh), and the wall time between consecutive training batches. The decoder stage is
+    refresh), and the wall time between consecutive training batches. The readout stage is
     ignored."""
 
     def __init__(self) -> None:
@@ -511,7 +511,7 @@ def main() -> None:
             "stage1_epochs_per_run": args.epochs,
             "timed_epochs_per_run": args.epochs - 1,
             "excluded": "epoch 0 (initial statistics pass in every variant), validation, "
-            "checkpoints, decoder stage; one untimed warm-up run of (b) first",
+            "checkpoints, readout stage; one untimed warm-up run of (b) first",
             "interleaving": "three threads per repeat, one running at a time, the turn passed "
             "at every epoch start in the cycle a→b→c (even repeats) or a→c→b (odd repeats)",
             "timing": "callback on_epoch_start -> on_epoch_end, time.perf_counter and "

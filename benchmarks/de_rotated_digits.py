@@ -3,14 +3,14 @@
 Every method trains the same encoder (``convnet``, latent_dim 64) with the same data, batch size
 (32), optimiser (Adam, lr 1e-3, weight decay 1e-2, cosine), gradient clipping, epochs and seeds,
 and reports its last-epoch weights (``configs/de_rotated_digits.yaml``, only ``method`` swapped):
-DE (stage 1, then its ``decoder_epochs`` of stage-2 linear decoders) with the config's 4 axes for
+DE (stage 1, then its ``readout_epochs`` of stage-2 linear readouts) with the config's 4 axes for
 the digit, the same DE with 1 axis for the digit (the paper's layout; ``de1``), HPS with equal
 weighting, HPS with IMTL-G and HPS with Nash-MTL. The baselines are not tuned separately. On the
 test split it reports, mean ± std over seeds: the pairwise-distance Spearman of the angle, the
 V-score of the digit, composition similarity (raw and centred), angle MAE (radians) and digit
 accuracy.
 
-- DE: all six numbers come from its ``results.json`` (its own axes, decoders, μ and basis).
+- DE: all six numbers come from its ``results.json`` (its own axes, readouts, μ and basis).
 - Baselines: MAE and accuracy come from ``results.json``. The latent metrics score the test
   latent (``orthomtl.load(run_dir).encode``) on its own top-M PCA axes, each task given as many
   axes as the config's DE gives it (digit 4, angle 1) and the split chosen to maximise the summed
@@ -27,7 +27,7 @@ Targets: DE Spearman ≥ 0.90 and V-score ≥ 0.90 (the paper: 0.93 and 0.96 on 
     .venv/bin/python benchmarks/de_rotated_digits.py [--epochs N] [--seeds 0 1 2] [--jobs 2]
         [--methods de de1 hps imtlg nashmtl] [--runs-dir DIR] [--data mnist --path DIR]
 
-``--quick`` also cuts DE's stage 2 to 2 decoder epochs. ``--threads`` (default 1) sets torch's
+``--quick`` also cuts DE's stage 2 to 2 readout epochs. ``--threads`` (default 1) sets torch's
 threads: on a shared 2-core machine, 2 threads ran 5× slower than 1 (oversubscription). The
 default 75 epochs are sized for ~45 min of DE + 3 baselines × 3 seeds on a loaded 2-core machine
 (per epoch, 1 thread, load ~3.5: DE 2.7 s, HPS 0.9 s, IMTL-G 2.0 s, Nash-MTL 4.7 s; DE's 30
@@ -51,7 +51,7 @@ import _common
 import numpy as np
 import torch
 import yaml
-from torch import Tensor, nn
+from torch import Tensor
 
 import orthomtl
 from orthomtl.api import load_data
@@ -65,7 +65,7 @@ from orthomtl.tasks import Task
 ROOT = _common.ROOT
 CONFIG = ROOT / "configs" / "de_rotated_digits.yaml"
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
-    "de": ("DE (domain_expansion)", {}),  # method section from the config file
+    "de": ("DE (domain-expansion)", {}),  # method section from the config file
     "de1": ("DE, 1 axis per class task (the paper)", {"class_axes": 1}),  # on top of the config
     "hps": ("HPS equal weighting", {"name": "hps"}),
     "imtlg": ("HPS + IMTL-G", {"name": "hps", "aggregator": "imtlg"}),
@@ -109,14 +109,6 @@ def encode(model: orthomtl.TrainedModel, x: Tensor, chunk: int = 1024) -> np.nda
     return torch.cat([model.encode(part) for part in x.split(chunk)]).double().numpy()
 
 
-def linear_of(head: nn.Module) -> nn.Linear:
-    """The single ``nn.Linear`` of a linear head."""
-    layers = [m for m in head.modules() if isinstance(m, nn.Linear)]
-    if len(layers) != 1:
-        raise ValueError("Composition of a baseline needs linear heads (model.head: linear).")
-    return layers[0]
-
-
 def least_squares(latent: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A scalar decoder y ≈ w·f + b, by least squares on the labelled rows."""
     keep = ~np.isnan(y)
@@ -141,13 +133,14 @@ def score_baseline(run_dir: Path, config: dict[str, Any], seed: int) -> dict[str
     mean = f_test.mean(axis=0)
     _, _, right = np.linalg.svd(f_test - mean, full_matrices=False)
     basis = np.stack([right[a] for t in tasks for a in scores[t.name].axes], axis=1)
+    readouts = model.method.linear_readouts()
+    if readouts is None:
+        raise ValueError("Composition of a baseline needs linear heads (model.head: linear).")
     decoders = []
     for task in tasks:
         if task.kind == "classification":
-            layer = linear_of(model.method.network.heads[task.name])
-            decoders.append(
-                (layer.weight.detach().double().numpy(), layer.bias.detach().double().numpy())
-            )
+            weight, bias = readouts[task.name]
+            decoders.append((weight.double().numpy(), bias.double().numpy()))
         else:
             decoders.append(least_squares(f_train, y_train[task.name].astype(np.float64)))
     comp = composition_similarity(f_test, mean, basis, decoders, y_test, tasks, seed=0)
@@ -204,7 +197,7 @@ def table(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "",
         f"{args.data}, test split; encoder convnet (latent 64), {args.epochs} stage-1 epochs, "
         f"seeds {args.seeds}; mean ± std over the finished seeds.",
-        "DE: metrics on its own axes, decoders, μ and basis (its results.json). Baselines: latent "
+        "DE: metrics on its own axes, readouts, μ and basis (its results.json). Baselines: latent "
         "metrics on their top-M PCA axes of the test latent, as many per task as DE's config gives "
         "it, split between the tasks to maximise the summed metric (Hungarian for 1 axis each); "
         "composition with μ = test-latent mean, basis = those axes, class decoder = the HPS head, "
