@@ -128,11 +128,11 @@ def test_composition_validation_messages() -> None:
         composition_similarity(latent, mu, 2.0 * basis, decoders, labels, tasks)
     with pytest.raises(ValueError, match=r"basis must have shape \(D, M\)"):
         composition_similarity(latent, mu, basis[:, :2], decoders, labels, tasks)
-    with pytest.raises(ValueError, match="one decoder per task"):
+    with pytest.raises(ValueError, match="one readout per task"):
         composition_similarity(latent, mu, basis, decoders[:2], labels, tasks)
     bad = [*decoders[:2], (decoders[2][0][:1], decoders[2][1][:1])]
     with pytest.raises(
-        ValueError, match=r"Decoder of task 'c' \(classification\) must have weight"
+        ValueError, match=r"Readout of task 'c' \(classification\) must have weight"
     ):
         composition_similarity(latent, mu, basis, bad, labels, tasks)
     with pytest.raises(ValueError, match="latent has 11 columns but mean has 12"):

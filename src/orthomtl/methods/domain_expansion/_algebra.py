@@ -114,15 +114,15 @@ class ConceptAlgebra:
         source, target = self.decode(f_p), self.decode(f_q)
         wanted = {t.name: (target if t.name in chosen else source)[t.name] for t in self.tasks}
         pooling = self.method.pooling
-        readouts = self.method.linear_readouts()
-        decoders = [tuple(a.double().cpu().numpy() for a in readouts[t.name]) for t in self.tasks]
+        linear = self.method.linear_readouts()
+        readouts = [tuple(a.double().cpu().numpy() for a in linear[t.name]) for t in self.tasks]
         composed = compose(
             f_p.double().cpu().numpy(),
             {k: v.cpu().numpy() for k, v in source.items()},
             {k: v.cpu().numpy() for k, v in wanted.items()},
             pooling.mean.double().cpu().numpy(),
             pooling.basis.double().cpu().numpy(),
-            decoders,
+            readouts,
             self.tasks,
         )
         return torch.from_numpy(np.asarray(composed)).to(f_p.dtype)

@@ -1,9 +1,9 @@
 """Concept composition in a Domain Expansion latent (arXiv:2601.20069): c_p ⊕ (c_q ⊖ c_p).
 
 Take sample p's latent and move every task's concept to that of sample q, through the per-task
-linear decoders: the composed latent f* should decode to q's labels and, if the latent is organised
-by task axes, lie close to q's own latent. ``compose`` builds f* for given pairs;
-``composition_similarity`` scores it on a test set.
+linear readouts (the paper's decoders): the composed latent f* should decode to q's labels and, if
+the latent is organised by task axes, lie close to q's own latent. ``compose`` builds f* for given
+pairs; ``composition_similarity`` scores it on a test set.
 
 Inputs may be numpy arrays or torch tensors; everything is computed in float64 numpy.
 """
@@ -23,8 +23,8 @@ from orthomtl.metrics.functional._checks import (
 )
 from orthomtl.tasks import Task, wrap_angle
 
-Decoder = tuple[Array, Array]
-_Decoders = list[tuple[np.ndarray, np.ndarray]]
+Readout = tuple[Array, Array]
+_Readouts = list[tuple[np.ndarray, np.ndarray]]
 
 # Orthonormality tolerance of the basis, loose enough for a float32 basis.
 _ORTHONORMAL_ATOL = 1e-4
@@ -45,10 +45,10 @@ class CompositionScore:
 
 
 def _check_model(
-    mean: Array, basis: Array, decoders: Sequence[Decoder], tasks: Sequence[Task]
-) -> tuple[np.ndarray, np.ndarray, _Decoders]:
+    mean: Array, basis: Array, readouts: Sequence[Readout], tasks: Sequence[Task]
+) -> tuple[np.ndarray, np.ndarray, _Readouts]:
     """Validate μ (D,), an orthonormal basis V (D×M), M ≥ the number of tasks (a task may own
-    several axes), and one linear decoder per task."""
+    several axes), and one linear readout per task."""
     check_tasks(tasks)
     mu = as_array(mean)
     if mu.ndim != 1:
@@ -64,19 +64,19 @@ def _check_model(
     error = float(np.abs(v.T @ v - np.eye(v.shape[1])).max())
     if error > _ORTHONORMAL_ATOL:
         raise ValueError(f"basis columns must be orthonormal; max |VᵀV − I| = {error:.3g}.")
-    if len(decoders) != m:
-        raise ValueError(f"Need one decoder per task ({m}), got {len(decoders)}.")
-    checked: _Decoders = []
-    for (weight, bias), task in zip(decoders, tasks, strict=True):
+    if len(readouts) != m:
+        raise ValueError(f"Need one readout per task ({m}), got {len(readouts)}.")
+    checked: _Readouts = []
+    for (weight, bias), task in zip(readouts, tasks, strict=True):
         out = task.num_classes if task.kind == "classification" else 1
         w, b = as_array(weight), as_array(bias)
         if w.shape != (out, dim) or b.shape != (out,):
             raise ValueError(
-                f"Decoder of task {task.name!r} ({task.kind}) must have weight {(out, dim)} and "
+                f"Readout of task {task.name!r} ({task.kind}) must have weight {(out, dim)} and "
                 f"bias {(out,)}, got {w.shape} and {b.shape}."
             )
-        require_finite(w, f"decoder weight of task {task.name!r}")
-        require_finite(b, f"decoder bias of task {task.name!r}")
+        require_finite(w, f"readout weight of task {task.name!r}")
+        require_finite(b, f"readout bias of task {task.name!r}")
         checked.append((w, b))
     return mu, v, checked
 
@@ -91,12 +91,12 @@ def _compose(
     y_q: Mapping[str, np.ndarray],
     mu: np.ndarray,
     v: np.ndarray,
-    decoders: _Decoders,
+    readouts: _Readouts,
     tasks: Sequence[Task],
 ) -> np.ndarray:
     """``compose`` on validated inputs: f_p (P, D), labels (P,) per task, none missing."""
     targets = []
-    for (w, b), task in zip(decoders, tasks, strict=True):
+    for (w, b), task in zip(readouts, tasks, strict=True):
         decoded = f_p @ w.T + b
         yp, yq = y_p[task.name], y_q[task.name]
         if task.kind == "classification":
@@ -109,8 +109,8 @@ def _compose(
             if task.kind == "angle":
                 step = wrap_angle(step)
             targets.append(decoded + step[:, None])
-    weight = np.concatenate([w for w, _ in decoders])
-    bias = np.concatenate([b for _, b in decoders])
+    weight = np.concatenate([w for w, _ in readouts])
+    bias = np.concatenate([b for _, b in readouts])
     solution = (np.concatenate(targets, axis=1) - bias) @ np.linalg.pinv(weight).T
     return mu + ((solution - mu) @ v) @ v.T
 
@@ -121,15 +121,15 @@ def compose(
     y_q: Mapping[str, Array | float],
     mean: Array,
     basis: Array,
-    decoders: Sequence[Decoder],
+    readouts: Sequence[Readout],
     tasks: Sequence[Task],
 ) -> np.ndarray:
     """The composed latent f* = c_p ⊕ (c_q ⊖ c_p) of Domain Expansion (arXiv:2601.20069).
 
-    For each task m with linear decoder Dec_m(f) = W_m f + b_m, the target output of f* is:
+    For each task m with linear readout Dec_m(f) = W_m f + b_m, the target output of f* is:
 
     * regression: Dec_m(f_p) + (y_q − y_p);
-    * angle (a scalar decoder in radians): Dec_m(f_p) + wrap(y_q − y_p), wrapped to [−π, π);
+    * angle (a scalar readout in radians): Dec_m(f_p) + wrap(y_q − y_p), wrapped to [−π, π);
     * class: the logits Dec_m(f_p) with the entries of classes y_p and y_q swapped. This is our
       choice; the paper swaps the softmax mass of the two classes, which on logits is the same swap.
 
@@ -143,14 +143,14 @@ def compose(
         y_q: per task name, the target labels, likewise; no label may be missing.
         mean: (D,) the pooling's mean μ.
         basis: (D, M) the orthonormal task axes v_m, every task's columns (M ≥ the tasks).
-        decoders: per task, ``(W_m, b_m)`` with W_m (out_m, D) and b_m (out_m,); out_m is
+        readouts: per task, ``(W_m, b_m)`` with W_m (out_m, D) and b_m (out_m,); out_m is
             num_classes for a class task and 1 otherwise (e.g. an ``nn.Linear``'s weight and bias).
-        tasks: the tasks, in the order of the decoders.
+        tasks: the tasks, in the order of the readouts.
 
     Returns:
         f*, (P, D), or (D,) for one latent.
     """
-    mu, v, checked = _check_model(mean, basis, decoders, tasks)
+    mu, v, checked = _check_model(mean, basis, readouts, tasks)
     f = as_array(f_p)
     single = f.ndim == 1
     f = np.atleast_2d(f)
@@ -182,7 +182,7 @@ def composition_similarity(
     latent: Array,
     mean: Array,
     basis: Array,
-    decoders: Sequence[Decoder],
+    readouts: Sequence[Readout],
     labels: Mapping[str, Array],
     tasks: Sequence[Task],
     *,
@@ -199,12 +199,12 @@ def composition_similarity(
         latent: (N, D) test-set latents.
         mean: (D,) the pooling's mean μ.
         basis: (D, M) the orthonormal task axes, every task's columns (M ≥ the tasks).
-        decoders: per task, ``(W_m, b_m)`` as in ``compose``.
+        readouts: per task, ``(W_m, b_m)`` as in ``compose``.
         labels: per task name, its (N,) labels (-1 or NaN where missing).
-        tasks: the tasks, in the order of the decoders.
+        tasks: the tasks, in the order of the readouts.
         seed: seed of the pairing.
     """
-    mu, v, checked = _check_model(mean, basis, decoders, tasks)
+    mu, v, checked = _check_model(mean, basis, readouts, tasks)
     f = as_matrix(latent, "latent")
     if f.shape[1] != mu.shape[0]:
         raise ValueError(f"latent has {f.shape[1]} columns but mean has {mu.shape[0]}.")
