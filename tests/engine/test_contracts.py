@@ -2,7 +2,6 @@
 linear readouts, and streaming task metrics."""
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,7 @@ DE = {"name": "domain-expansion", "cov_fraction": 0.5, "readout_epochs": 1}
 TASKS = [Task("digit", "classification", 3), Task("size", "regression"), Task("turn", "angle")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models train faster on one thread than on threads competing for a busy core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- callbacks ---------------------------------------------------------------------------------

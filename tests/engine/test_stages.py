@@ -3,7 +3,7 @@
 import csv
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +79,7 @@ if "test-relabel" not in METHODS:
     METHODS.register("test-relabel")(RelabelHPS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models train faster on one thread than on threads competing for a busy core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _results(run_dir: Path) -> dict[str, Any]:
