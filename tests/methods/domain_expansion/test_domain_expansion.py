@@ -1,4 +1,4 @@
-"""Domain Expansion end to end: two stages, basis history, decoders along the axes, DDP, resume."""
+"""Domain Expansion end to end: two stages, basis history, readouts along the axes, DDP, resume."""
 
 import json
 from pathlib import Path
@@ -9,6 +9,7 @@ import torch
 
 import orthomtl
 from orthomtl.config import from_dict
+from orthomtl.engine import Callback, Engine
 from orthomtl.methods.domain_expansion import DomainExpansionReadouts
 from tests.conftest import (
     kill_then_resume,
@@ -35,7 +36,7 @@ def de_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return orthomtl.run(_config(tmp_path_factory.mktemp("de"))).run_dirs[0]
 
 
-def test_two_stages_write_results_history_and_decoders(de_run: Path) -> None:
+def test_two_stages_write_results_history_and_readouts(de_run: Path) -> None:
     results = json.loads((de_run / "results.json").read_text())
     assert [s["stage"] for s in results["stages"]] == ["main", "readouts"]
     test = results["metrics"]["test"]
@@ -67,7 +68,7 @@ def test_load_walks_both_stages(de_run: Path) -> None:
     assert model.encode(x).shape == (4, 16)
 
 
-def test_decoders_start_along_their_axes(de_run: Path) -> None:
+def test_readouts_start_along_their_axes(de_run: Path) -> None:
     model = orthomtl.load(de_run, checkpoint_name=None)
     network, pooling = model.method.network, model.method.pooling
     # retrain nothing: re-initialise from the training data and check the directions
@@ -91,7 +92,7 @@ def initial_decoders(tmp_path_factory: pytest.TempPathFactory) -> orthomtl.Train
     return orthomtl.load(orthomtl.run(config).run_dirs[0])
 
 
-def test_decoder_initialisation_is_exactly_along_the_axes(
+def test_readout_initialisation_is_exactly_along_the_axes(
     initial_decoders: orthomtl.TrainedModel,
 ) -> None:
     model = initial_decoders
@@ -170,7 +171,53 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_basis(tmp_path: Path) -> N
     )
     assert saved["epoch"] == 1 and saved["batch"] > 0  # killed in the middle of the second epoch
     assert torch.allclose(_basis(run_dir), _basis(reference["run_dir"]), atol=1e-6)
-    results = orthomtl.engine._rundir.read_results(run_dir)
+    results = orthomtl.engine.read_results(run_dir)
+    for key, value in reference["metrics"]["test"].items():
+        assert results["metrics"]["test"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+class FirstStep(Callback):
+    """Records, per stage directory, the step count after its first trained batch."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, int] = {}
+
+    def on_train_batch_end(self, engine: Engine) -> None:
+        self.steps.setdefault(engine.run_dir.name, engine.progress.step)
+
+
+def test_sigkill_in_the_readout_stage_then_resume(tmp_path: Path) -> None:
+    """A run killed in its second stage resumes there: stage 1 is not trained again, and the
+    readouts end as in an uninterrupted run."""
+    straight = write_config(
+        tmp_path / "straight.yaml", _config(tmp_path / "straight", checkpoint_every_n_steps=5)
+    )
+    train_in_subprocess(tmp_path / "straight.json", [straight])
+    reference = read_report(tmp_path / "straight.json")[str(straight)]
+    killed = write_config(
+        tmp_path / "killed.yaml", _config(tmp_path / "killed", checkpoint_every_n_steps=5)
+    )
+    proc = train_in_subprocess(
+        tmp_path / "killed.json",
+        [killed],
+        "--kill-at-step",
+        "12",
+        "--kill-in-stage",
+        "readouts",
+        check=False,
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    (run_dir,) = (tmp_path / "killed").iterdir()
+    stage1 = run_dir / "checkpoints" / "last.ckpt"
+    stage1_bytes = stage1.read_bytes()
+    saved = torch.load(run_dir / "readouts" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["progress"]["step"] == 10 and not (run_dir / "results.json").exists()
+    first = FirstStep()
+    orthomtl.resume(run_dir, callbacks=[first])
+    assert first.steps == {"readouts": 11}  # stage 1 trains no batch; stage 2 goes on from step 10
+    assert stage1.read_bytes() == stage1_bytes  # stage 1 was finished, and is left as it was
+    results = orthomtl.engine.read_results(run_dir)
+    assert [s["stage"] for s in results["stages"]] == ["main", "readouts"]
     for key, value in reference["metrics"]["test"].items():
         assert results["metrics"]["test"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
 
