@@ -7,14 +7,15 @@ Reading order:
   and the ``Callback`` hooks it calls; its data loaders are in ``_loaders``;
 - ``train_stages`` (``_stages``): a method's training followed by the stages it asks for;
 - ``TrainedModel`` (``_trained``): a finished run's model for inference;
-- helpers: checkpoint files (``_checkpoint``), run directories and ``results.json``
+- what a checkpoint holds (``_state``: ``Progress`` and the full training state); helpers:
+  checkpoint files (``_checkpoint``), run directories and ``results.json``
   (``_rundir``), the CSV and TensorBoard logs (``_logger``), optimisers and schedules
   (``_optim``), and multi-process helpers (``_distributed``).
 """
 
 from orthomtl.engine._checkpoint import CheckpointError, check_readable, read_checkpoint
 from orthomtl.engine._distributed import gather_global_batch
-from orthomtl.engine._loop import Callback, Engine, Progress, check_callbacks
+from orthomtl.engine._loop import Callback, Engine, check_callbacks
 from orthomtl.engine._method import LinearReadouts, Method, ReduceSum, Stage, TrainSubset
 from orthomtl.engine._optim import LearningRateFactor, build_optimizer, build_scheduler
 from orthomtl.engine._rundir import (
@@ -28,6 +29,7 @@ from orthomtl.engine._rundir import (
     write_text_atomic,
 )
 from orthomtl.engine._stages import StagesResult, train_stages
+from orthomtl.engine._state import Progress
 from orthomtl.engine._trained import TrainedModel
 
 __all__ = [

@@ -9,7 +9,6 @@ devices, DDP, ``all_reduce``, checkpoint I/O and the loggers.
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +27,7 @@ from orthomtl.engine._logger import RunLogger
 from orthomtl.engine._method import Method
 from orthomtl.engine._optim import build_optimizer, build_scheduler
 from orthomtl.engine._rundir import write_text_atomic
-
-
-@dataclass
-class Progress:
-    """Where the run is; saved in every checkpoint."""
-
-    epoch: int = 0
-    batch: int = 0  # batches done in ``epoch``
-    step: int = 0
-    best_value: float | None = None
-    best_epoch: int | None = None
-    bad_rounds: int = 0
-    wall_time: float = 0.0
-    stopped_early: bool = False
+from orthomtl.engine._state import Progress, restore_training_state, training_state
 
 
 class Callback:
@@ -146,17 +132,6 @@ class Engine:
         return self._loader(subset, self.eval_batch_size, train=False)[0]
 
     # --- checkpoints -----------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        return {
-            "model": self.method.model,
-            "optimizer": self.optimizer,
-            "scheduler": self.scheduler.state_dict(),
-            "method": self.method.extra_state(),
-            "rng": checkpoint.rng_state(),
-            "progress": asdict(self.progress),
-            "config": self.config,
-        }
-
     def save(self, name: str) -> None:
         self.progress.wall_time += time.perf_counter() - self._segment_start
         self._segment_start = time.perf_counter()
@@ -164,23 +139,16 @@ class Engine:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         self.fabric.barrier()
         self.method.on_save_checkpoint()
-        checkpoint.save_atomic(self.fabric, self.ckpt_dir / name, self._state())
+        state = training_state(
+            self.method, self.optimizer, self.scheduler, self.progress, self.config
+        )
+        checkpoint.save_atomic(self.fabric, self.ckpt_dir / name, state)
 
     def restore(self, path: Path) -> None:
         """Load a full training state (model, optimiser, scheduler, method, RNG, progress)."""
-        rest = checkpoint.load_into(
-            self.fabric, path, {"model": self.method.model, "optimizer": self.optimizer}
+        self.progress = restore_training_state(
+            self.fabric, path, self.method, self.optimizer, self.scheduler
         )
-        missing = {"scheduler", "method", "rng", "progress"} - set(rest)
-        if missing:
-            raise checkpoint.CheckpointError(
-                f"{path} is not an orthomtl training checkpoint (no {sorted(missing)})."
-            )
-        self.scheduler.load_state_dict(rest["scheduler"])
-        self.method.load_extra_state(rest["method"])
-        checkpoint.set_rng_state(rest["rng"])
-        self.progress = Progress(**rest["progress"])
-        self.method.on_load_checkpoint()
 
     # --- logging ---------------------------------------------------------------------------------
     def log(self, metrics: dict[str, float]) -> None:
