@@ -156,13 +156,22 @@ def test_two_processes_give_the_same_basis(tmp_path: Path) -> None:
         assert two["metrics"]["test"][key] == pytest.approx(value, abs=1e-3), key
 
 
-def test_sigkill_mid_epoch_then_resume_gives_the_same_basis(tmp_path: Path) -> None:
-    steps = 1257 // 32
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The run that the killed-and-resumed ones must reproduce (checkpoints every 5 steps)."""
+    root = tmp_path_factory.mktemp("straight")
     straight = write_config(
-        tmp_path / "straight.yaml", _config(tmp_path / "straight", checkpoint_every_n_steps=5)
+        root / "straight.yaml", _config(root / "runs", checkpoint_every_n_steps=5)
     )
-    train_in_subprocess(tmp_path / "straight.json", [straight])
-    reference = read_report(tmp_path / "straight.json")[str(straight)]
+    train_in_subprocess(root / "straight.json", [straight])
+    return read_report(root / "straight.json")[str(straight)]
+
+
+def test_sigkill_mid_epoch_then_resume_gives_the_same_basis(
+    tmp_path: Path, uninterrupted: dict
+) -> None:
+    reference = uninterrupted
+    steps = 1257 // 32
     killed = write_config(
         tmp_path / "killed.yaml", _config(tmp_path / "killed", checkpoint_every_n_steps=5)
     )
@@ -186,14 +195,10 @@ class FirstStep(Callback):
         self.steps.setdefault(engine.run_dir.name, engine.progress.step)
 
 
-def test_sigkill_in_the_readout_stage_then_resume(tmp_path: Path) -> None:
+def test_sigkill_in_the_readout_stage_then_resume(tmp_path: Path, uninterrupted: dict) -> None:
     """A run killed in its second stage resumes there: stage 1 is not trained again, and the
     readouts end as in an uninterrupted run."""
-    straight = write_config(
-        tmp_path / "straight.yaml", _config(tmp_path / "straight", checkpoint_every_n_steps=5)
-    )
-    train_in_subprocess(tmp_path / "straight.json", [straight])
-    reference = read_report(tmp_path / "straight.json")[str(straight)]
+    reference = uninterrupted
     killed = write_config(
         tmp_path / "killed.yaml", _config(tmp_path / "killed", checkpoint_every_n_steps=5)
     )
