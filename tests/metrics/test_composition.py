@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from orthomtl.metrics.functional import compose, composition_similarity
+from orthomtl.metrics.functional import class_centres, compose, composition_similarity
 from orthomtl.tasks import Task
 from tests.metrics.test_latent_metrics import orthonormal
 
@@ -61,15 +61,30 @@ def linear_world(noise: float, mean_scale: float, n: int = 201) -> World:
     return latent, mu, basis, decoders, labels, tasks
 
 
-def test_composition_is_exact_in_a_linear_world() -> None:
-    latent, mu, basis, decoders, labels, tasks = linear_world(noise=0.0, mean_scale=1.0)
-    score = composition_similarity(latent, mu, basis, decoders, labels, tasks)
+def centres_of(world: World) -> dict[str, np.ndarray]:
+    latent, mu, basis, _, labels, tasks = world
+    return class_centres(latent, labels, mu, basis, tasks)
+
+
+@pytest.mark.parametrize(
+    ("solve", "class_target"), [("per-task", "centre"), ("stacked", "swap"), ("stacked", "centre")]
+)
+def test_composition_is_exact_in_a_linear_world(solve: str, class_target: str) -> None:
+    world = linear_world(noise=0.0, mean_scale=1.0)
+    latent, mu, basis, decoders, labels, tasks = world
+    options = {"solve": solve, "class_target": class_target, "centres": centres_of(world)}
+    score = composition_similarity(latent, mu, basis, decoders, labels, tasks, **options)
     assert score.raw == pytest.approx(1.0, abs=1e-9)
     assert score.centred == pytest.approx(1.0, abs=1e-9)
+    assert score.ceiling_centred == pytest.approx(1.0, abs=1e-9)
+    assert score.floor_centred < 0.5  # not composing is far from q
+    assert score.decoded["c/accuracy"] == 1.0
+    assert score.decoded["r/mae"] == pytest.approx(0.0, abs=1e-9)
+    assert score.decoded["theta/mae"] == pytest.approx(0.0, abs=1e-9)
     # compose itself lands on f_q, for a batch and for one pair.
     y_p = {name: y[:10] for name, y in labels.items()}
     y_q = {name: y[10:20] for name, y in labels.items()}
-    composed = compose(latent[:10], y_p, y_q, mu, basis, decoders, tasks)
+    composed = compose(latent[:10], y_p, y_q, mu, basis, decoders, tasks, **options)
     np.testing.assert_allclose(composed, latent[10:20], atol=1e-9)
     one = compose(
         torch.tensor(latent[0]),
@@ -79,26 +94,39 @@ def test_composition_is_exact_in_a_linear_world() -> None:
         basis,
         decoders,
         tasks,
+        **options,
     )
     np.testing.assert_allclose(one, latent[10], atol=1e-9)
 
 
 def test_composition_drops_with_noise_and_raw_hides_it_behind_a_large_mean() -> None:
-    latent, mu, basis, decoders, labels, tasks = linear_world(noise=1.0, mean_scale=30.0)
-    score = composition_similarity(latent, mu, basis, decoders, labels, tasks)
+    world = linear_world(noise=1.0, mean_scale=30.0)
+    latent, mu, basis, decoders, labels, tasks = world
+    centres = centres_of(world)
+    score = composition_similarity(latent, mu, basis, decoders, labels, tasks, centres=centres)
     assert score.centred < 0.9
     assert score.raw > 0.95 > score.centred
-    assert composition_similarity(latent, mu, basis, decoders, labels, tasks, seed=0) == score
-    assert composition_similarity(latent, mu, basis, decoders, labels, tasks, seed=1) != score
+    # The noise is off the task axes: p keeps its own, so the score is the ceiling's, above the
+    # floor of not composing.
+    assert score.centred == pytest.approx(score.ceiling_centred, abs=1e-9)
+    assert score.floor_centred < score.centred - 0.1
+    again = composition_similarity(latent, mu, basis, decoders, labels, tasks, centres=centres)
+    assert again == score
+    other = composition_similarity(
+        latent, mu, basis, decoders, labels, tasks, centres=centres, seed=1
+    )
+    assert other != score
 
 
 def test_composition_skips_samples_with_missing_labels() -> None:
-    latent, mu, basis, decoders, labels, tasks = linear_world(noise=0.0, mean_scale=1.0)
+    world = linear_world(noise=0.0, mean_scale=1.0)
+    latent, mu, basis, decoders, labels, tasks = world
+    centres = centres_of(world)
     labels["r"] = labels["r"].copy()
     labels["r"][::3] = np.nan
     labels["c"] = labels["c"].copy()
     labels["c"][1::7] = -1
-    score = composition_similarity(latent, mu, basis, decoders, labels, tasks)
+    score = composition_similarity(latent, mu, basis, decoders, labels, tasks, centres=centres)
     assert score.centred == pytest.approx(1.0, abs=1e-9)
 
 
@@ -109,38 +137,83 @@ def test_compose_wraps_angle_differences_and_swaps_logits() -> None:
     class_weight = np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 0.0], [0.0, -1.0, 0.0]])
     decoders = [(np.array([[1.0, 0.0, 0.0]]), np.zeros(1)), (class_weight, np.zeros(3))]
     f_p = np.array([3.0, 1.0, 5.0])  # the third coordinate lies outside the task span
-    composed = compose(
-        f_p, {"theta": 3.0, "c": 1}, {"theta": -3.0, "c": 1}, mu, basis, decoders, tasks
-    )
-    # -3 − 3 = -6 wraps to 2π − 6: the short way round, not back across the circle.
-    np.testing.assert_allclose(composed, [3.0 + 2 * math.pi - 6.0, 1.0, 0.0])
-    # Swapping logits (1, 2, -1) at classes 0 and 1 gives (2, 1, -1); the least-squares
-    # coordinate x minimises (x − 2)² + (2x − 1)² + (−x + 1)², so x = 5/6.
-    swapped = compose(
-        f_p, {"theta": 3.0, "c": 0}, {"theta": 3.0, "c": 1}, mu, basis, decoders, tasks
-    )
-    np.testing.assert_allclose(swapped, [3.0, 5.0 / 6.0, 0.0])
+    for solve, kept in (("stacked", 0.0), ("per-task", 5.0)):
+        composed = compose(
+            f_p,
+            {"theta": 3.0, "c": 1},
+            {"theta": -3.0, "c": 1},
+            mu,
+            basis,
+            decoders,
+            tasks,
+            solve=solve,
+            class_target="swap",
+        )
+        # -3 − 3 = -6 wraps to 2π − 6: the short way round, not back across the circle. The
+        # stacked solve re-projects on the task span; the per-task one keeps p's off-axis part.
+        np.testing.assert_allclose(composed, [3.0 + 2 * math.pi - 6.0, 1.0, kept])
+        # Swapping logits (1, 2, -1) at classes 0 and 1 gives (2, 1, -1); the least-squares
+        # coordinate x minimises (x − 2)² + (2x − 1)² + (−x + 1)², so x = 5/6.
+        swapped = compose(
+            f_p,
+            {"theta": 3.0, "c": 0},
+            {"theta": 3.0, "c": 1},
+            mu,
+            basis,
+            decoders,
+            tasks,
+            solve=solve,
+            class_target="swap",
+        )
+        np.testing.assert_allclose(swapped, [3.0, 5.0 / 6.0, kept])
 
 
 def test_composition_validation_messages() -> None:
-    latent, mu, basis, decoders, labels, tasks = linear_world(noise=0.0, mean_scale=1.0, n=20)
+    world = linear_world(noise=0.0, mean_scale=1.0, n=20)
+    latent, mu, basis, decoders, labels, tasks = world
+    centres = centres_of(world)
+
+    def score(**changes: object) -> None:
+        args = {
+            "latent": latent,
+            "mean": mu,
+            "basis": basis,
+            "readouts": decoders,
+            "labels": labels,
+            "tasks": tasks,
+            "centres": centres,
+        }
+        composition_similarity(**{**args, **changes})
+
     with pytest.raises(ValueError, match="must be orthonormal"):
-        composition_similarity(latent, mu, 2.0 * basis, decoders, labels, tasks)
+        score(basis=2.0 * basis)
     with pytest.raises(ValueError, match=r"basis must have shape \(D, M\)"):
-        composition_similarity(latent, mu, basis[:, :2], decoders, labels, tasks)
+        score(basis=basis[:, :2])
     with pytest.raises(ValueError, match="one readout per task"):
-        composition_similarity(latent, mu, basis, decoders[:2], labels, tasks)
+        score(readouts=decoders[:2])
     bad = [*decoders[:2], (decoders[2][0][:1], decoders[2][1][:1])]
     with pytest.raises(
         ValueError, match=r"Readout of task 'c' \(classification\) must have weight"
     ):
-        composition_similarity(latent, mu, basis, bad, labels, tasks)
+        score(readouts=bad)
     with pytest.raises(ValueError, match="latent has 11 columns but mean has 12"):
-        composition_similarity(latent[:, :11], mu, basis, decoders, labels, tasks)
+        score(latent=latent[:, :11])
     sparse = {**labels, "r": np.full(20, np.nan)}
     sparse["r"][0] = 1.0
     with pytest.raises(ValueError, match="at least 2 fully labelled samples"):
-        composition_similarity(latent, mu, basis, decoders, sparse, tasks)
+        score(labels=sparse)
+    with pytest.raises(ValueError, match=r"centres of task 'c'.*class_target='swap'"):
+        score(centres=None)
+    with pytest.raises(ValueError, match=r"centres\['c'\] must have shape \(2, 1\)"):
+        score(centres={"c": np.zeros((3, 1))})
+    with pytest.raises(ValueError, match="solve must be one of"):
+        score(solve="joint")
+    with pytest.raises(ValueError, match="class_target must be one of"):
+        score(class_target="mean")
+    with pytest.raises(ValueError, match=r"basis has 4 columns for 3 tasks, so pass axes"):
+        score(basis=np.linalg.qr(np.random.default_rng(0).normal(size=(12, 4)))[0])
+    with pytest.raises(ValueError, match="each column used once"):
+        score(axes=[(0,), (0,), (2,)])
     with pytest.raises(ValueError, match=r"y_q\['c'\] has a missing one"):
         compose(
             latent[0],
@@ -150,4 +223,7 @@ def test_composition_validation_messages() -> None:
             basis,
             decoders,
             tasks,
+            centres=centres,
         )
+    with pytest.raises(ValueError, match=r"concepts \['colour'\] are not tasks"):
+        compose(latent[0], {}, {}, mu, basis, decoders, tasks, concepts=["colour"])

@@ -232,24 +232,3 @@ def test_evaluation_data_never_enters_the_statistics(de_run: Path) -> None:
     steps, batch, views = 1257 // 32, 32, 2
     expected = 0.5 * steps * batch * views  # cov_fraction of the training rows of one epoch
     assert abs(history[1]["num_samples"] - expected) < 4 * (expected * 0.25) ** 0.5
-
-
-def test_concept_algebra_edits_one_axis_and_composes(
-    initial_decoders: orthomtl.TrainedModel,
-) -> None:
-    algebra = orthomtl.ConceptAlgebra(initial_decoders)
-    x = orthomtl.DATASETS.get("rotated-digits").loader(seed=0).test.__getitems__(list(range(40))).x
-    f = algebra.encode(x)
-    assert torch.equal(algebra.decode(f)["digit"], initial_decoders.predict(x)["digit"])
-    edited = algebra.edit(f, "angle", 0.25)
-    change = algebra.coefficients(edited) - algebra.coefficients(f)
-    assert torch.allclose(change[:, 1], torch.full((40,), 0.25), atol=1e-5)
-    assert torch.allclose(change[:, 0], torch.zeros(40), atol=1e-5)
-    assert torch.equal(algebra.decode(edited)["digit"], algebra.decode(f)["digit"])
-    f_p, f_q = f[:20], f[20:]
-    mixed = algebra.compose(f_p, f_q, ["angle"])
-    decoded, source, target = algebra.decode(mixed), algebra.decode(f_p), algebra.decode(f_q)
-    assert torch.equal(decoded["digit"], source["digit"])
-    assert torch.allclose(decoded["angle"], target["angle"], atol=1e-3)
-    with pytest.raises(KeyError, match="No task 'colour'"):
-        algebra.edit(f, "colour", 1.0)

@@ -76,24 +76,33 @@ def test_pca_scoring_gives_each_task_its_number_of_axes() -> None:
         )
 
 
-def test_composition_accepts_the_extra_class_axes() -> None:
+def test_composition_moves_each_task_on_its_own_block_of_axes() -> None:
     rng = np.random.default_rng(2)
     basis, _ = np.linalg.qr(rng.normal(size=(6, 3)))
     mean = rng.normal(size=6)
-    decoders = [(rng.normal(size=(3, 6)), rng.normal(size=3)), (basis[:, 2][None], np.zeros(1))]
+    regression = basis[:, 2][None] + 0.3 * basis[:, 0][None]  # it reads the class block too
+    decoders = [(rng.normal(size=(3, 6)), rng.normal(size=3)), (regression, np.zeros(1))]
     tasks = [Task("c", "classification", num_classes=3), Task("r", "regression")]
-    f = mean + rng.normal(size=(5, 3)) @ basis.T
+    centres = {"c": rng.normal(size=(3, 2))}
+    f = mean + rng.normal(size=(5, 3)) @ basis.T + 0.1 * rng.normal(size=(5, 6))
+    y_r = (f @ regression.T)[:, 0]
     out = compose(
         f,
-        {"c": np.zeros(5, int), "r": np.zeros(5)},
-        {"c": np.ones(5, int), "r": np.ones(5)},
+        {"r": y_r},
+        {"c": np.full(5, 2), "r": y_r + 1.0},
         mean,
         basis,
         decoders,
         tasks,
+        axes=[(0, 1), (2,)],
+        centres=centres,
     )
-    assert out.shape == (5, 6)
-    assert np.allclose((out - mean) @ basis @ basis.T, out - mean)  # stays in the task axes
+    # The class block lands on class 2's centre, the regression readout moves by exactly +1
+    # although it reads the class block, and nothing moves off the axes.
+    np.testing.assert_allclose((out - mean) @ basis[:, :2], np.tile(centres["c"][2], (5, 1)))
+    np.testing.assert_allclose((out @ regression.T)[:, 0], y_r + 1.0)
+    off = np.eye(6) - basis @ basis.T
+    np.testing.assert_allclose(out @ off, f @ off, atol=1e-12)
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +140,17 @@ def test_concept_algebra_moves_a_block_of_axes(block_model: orthomtl.TrainedMode
     algebra = orthomtl.ConceptAlgebra(block_model)
     f = algebra.encode(torch.rand(6, 1, 28, 28))
     step = torch.tensor([0.5, -1.0, 2.0])
-    change = algebra.coefficients(algebra.edit(f, "digit", step)) - algebra.coefficients(f)
+    edited = algebra.edit(f, "digit", step, units="coefficient")
+    change = algebra.coefficients(edited) - algebra.coefficients(f)
     assert torch.allclose(change[:, :3], step.expand(6, 3), atol=1e-5)
     assert torch.allclose(change[:, 3], torch.zeros(6), atol=1e-5)
     with pytest.raises(ValueError, match="must have 3 entries per latent"):
-        algebra.edit(f, "digit", 1.0)
-    moved = algebra.edit(f, "angle", torch.linspace(0, 1, 6))
+        algebra.edit(f, "digit", 1.0, units="coefficient")
+    # In label units a class task's block moves to the class's centre, all 3 coordinates.
+    centres = block_model.method.class_centres()["digit"].float()
+    to_four = algebra.coefficients(algebra.edit(f, "digit", 4))
+    assert torch.allclose(to_four[:, :3], centres[4].expand(6, 3), atol=1e-5)
+    moved = algebra.edit(f, "angle", torch.linspace(0, 1, 6), units="coefficient")
     assert torch.allclose(
         (algebra.coefficients(moved) - algebra.coefficients(f))[:, 3],
         torch.linspace(0, 1, 6),

@@ -2,19 +2,22 @@
 
 Each task owns one orthogonal axis v_m of the latent (or, for a class task trained with
 ``class_axes`` > 1, a few: V_m), so a concept is edited by moving along its axes alone, c ⊕^m Δ:
-f ↦ f + Δ v_m (f + V_m Δ) changes task m's coefficients by Δ and leaves every other coefficient as
-it was. The stage-2 linear readouts read concepts back, and two samples compose as
-c_p ⊕ (c_q ⊖ c_p): sample p with the chosen concepts of sample q.
+f ↦ f + V_m Δ changes task m's coefficients by Δ and leaves every other coefficient as it was.
+The stage-2 linear readouts read concepts back, so an edit can be asked for in label units (the
+decoded angle turns by Δ radians; a class task moves to a class's centre), and two samples compose
+as c_p ⊕ (c_q ⊖ c_p): sample p with the chosen concepts of sample q.
 
     >>> algebra = ConceptAlgebra(orthomtl.load(run_dir))
     >>> f = algebra.encode(x)                          # (B, D) latents
-    >>> turned = algebra.edit(f, "angle", 0.3)          # the angle coefficient moved by +0.3
+    >>> turned = algebra.edit(f, "angle", 0.3)          # decoded angles turned by +0.3 rad
     >>> algebra.decode(turned)["angle"]                 # decoded angles; the digits stay
+    >>> algebra.edit(f, "digit", 7)                     # the digit axes moved to class 7's centre
     >>> mixed = algebra.compose(algebra.encode(x_p), algebra.encode(x_q), ["angle"])
     >>> algebra.decode(mixed)                           # x_p's digit with x_q's angle
 """
 
 from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -22,7 +25,7 @@ from torch import Tensor
 
 from orthomtl.engine import TrainedModel
 from orthomtl.methods.domain_expansion._readouts import DomainExpansionReadouts
-from orthomtl.metrics.functional import compose
+from orthomtl.metrics.functional import ClassTarget, Solve, compose
 
 
 class ConceptAlgebra:
@@ -67,12 +70,26 @@ class ConceptAlgebra:
         pooling = self.method.pooling
         return (self._check_latent(f) - pooling.mean.to(f.dtype)) @ pooling.basis.to(f.dtype)
 
-    def edit(self, f: Tensor, task: str, delta: float | Tensor) -> Tensor:
-        """c ⊕^m Δ: move every latent along task ``task``'s axes by ``delta``.
+    def edit(
+        self,
+        f: Tensor,
+        task: str,
+        delta: float | Tensor,
+        units: Literal["label", "coefficient"] = "label",
+    ) -> Tensor:
+        """c ⊕^m Δ: move every latent along task ``task``'s axes only.
 
-        ``delta`` is a number or (B,) for a task with one axis; (a,) or (B, a) for a task with a
-        axes (the same step for every latent, or one per latent).
+        With ``units="label"`` (the default) ``delta`` is in the task's label units, through its
+        readout: a regression value or an angle in radians (a number, or (B,) one per latent) by
+        which the decoded label moves (the per-task solve of ``compose``); for a class task, the
+        class (an int, or (B,)) whose centre the task's coefficients move to. With
+        ``units="coefficient"`` it is added to the task's coefficients: a number or (B,) for a task
+        with one axis; (a,) or (B, a) for a task with a axes.
         """
+        if units == "label":
+            return self._edit_label(f, task, delta)
+        if units != "coefficient":
+            raise ValueError(f"units must be 'label' or 'coefficient', got {units!r}.")
         columns = self._columns(task)
         axes = self.method.pooling.basis[:, columns].to(f.dtype)  # (D, a)
         step = torch.as_tensor(delta, dtype=f.dtype)
@@ -83,6 +100,52 @@ class ConceptAlgebra:
                 f"got shape {tuple(step.shape)}."
             )
         return self._check_latent(f) + step.reshape(-1, len(columns)) @ axes.T
+
+    @torch.no_grad()
+    def _edit_label(self, f: Tensor, task: str, delta: float | Tensor) -> Tensor:
+        self._columns(task)
+        f = self._check_latent(f)
+        kind = next(t for t in self.tasks if t.name == task).kind
+        step = torch.as_tensor(delta).cpu()
+        if step.dim() > 1 or (step.dim() == 1 and step.shape[0] != f.shape[0]):
+            raise ValueError(
+                f"delta for task {task!r} must be a number or have one entry per latent "
+                f"({f.shape[0]},), got shape {tuple(step.shape)}."
+            )
+        step = step.expand(f.shape[0])
+        source = self.decode(f)[task].cpu()
+        if kind == "classification":
+            target = step.long()
+            if step.is_floating_point() and not torch.equal(step, step.round()):
+                raise ValueError(f"delta for class task {task!r} is a class index, got {delta}.")
+        else:
+            target = source.double() + step.double()
+        return self._compose(f, {task: source}, {task: target}, [task], {})
+
+    def _compose(
+        self,
+        f_p: Tensor,
+        y_p: dict[str, Tensor],
+        y_q: dict[str, Tensor],
+        concepts: list[str],
+        options: dict[str, Any],
+    ) -> Tensor:
+        pooling = self.method.pooling
+        linear = self.method.linear_readouts()
+        composed = compose(
+            f_p.double().cpu().numpy(),
+            {k: v.cpu().numpy() for k, v in y_p.items()},
+            {k: v.cpu().numpy() for k, v in y_q.items()},
+            pooling.mean.double().cpu().numpy(),
+            pooling.basis.double().cpu().numpy(),
+            [tuple(a.double().cpu().numpy() for a in linear[t.name]) for t in self.tasks],
+            self.tasks,
+            axes=self.method.axes,
+            centres={k: c.cpu().numpy() for k, c in self.method.class_centres().items()},
+            concepts=concepts,
+            **{**self.method.composition, **options},
+        )
+        return torch.from_numpy(np.asarray(composed)).to(f_p.device, f_p.dtype)
 
     @torch.no_grad()
     def decode(self, f: Tensor) -> dict[str, Tensor]:
@@ -99,10 +162,22 @@ class ConceptAlgebra:
         return out
 
     @torch.no_grad()
-    def compose(self, f_p: Tensor, f_q: Tensor, concepts: Sequence[str] | None = None) -> Tensor:
+    def compose(
+        self,
+        f_p: Tensor,
+        f_q: Tensor,
+        concepts: Sequence[str] | None = None,
+        *,
+        solve: Solve | None = None,
+        class_target: ClassTarget | None = None,
+    ) -> Tensor:
         """c_p ⊕ (c_q ⊖ c_p): each latent of ``f_p`` with the ``concepts`` (task names; all when
-        ``None``) of the matching latent of ``f_q``, solved through the readouts and re-projected
-        on the task axes (see ``orthomtl.metrics.functional.compose``)."""
+        ``None``) of the matching latent of ``f_q``, as decoded by the readouts.
+
+        The default is the run's ``method.composition`` (the per-task solve and the move to q's
+        class centre unless set); ``solve="stacked"`` and ``class_target="swap"`` give the
+        paper's. See ``orthomtl.metrics.functional.compose``.
+        """
         if f_p.shape != f_q.shape:
             raise ValueError(
                 f"f_p and f_q must have the same shape, got {tuple(f_p.shape)} and "
@@ -112,17 +187,11 @@ class ConceptAlgebra:
         for name in chosen:
             self._columns(name)
         source, target = self.decode(f_p), self.decode(f_q)
-        wanted = {t.name: (target if t.name in chosen else source)[t.name] for t in self.tasks}
-        pooling = self.method.pooling
-        linear = self.method.linear_readouts()
-        readouts = [tuple(a.double().cpu().numpy() for a in linear[t.name]) for t in self.tasks]
-        composed = compose(
-            f_p.double().cpu().numpy(),
-            {k: v.cpu().numpy() for k, v in source.items()},
-            {k: v.cpu().numpy() for k, v in wanted.items()},
-            pooling.mean.double().cpu().numpy(),
-            pooling.basis.double().cpu().numpy(),
-            readouts,
-            self.tasks,
+        options = {"solve": solve, "class_target": class_target}
+        return self._compose(
+            f_p,
+            {k: source[k] for k in chosen},
+            {k: target[k] for k in chosen},
+            chosen,
+            {k: v for k, v in options.items() if v is not None},
         )
-        return torch.from_numpy(np.asarray(composed)).to(f_p.dtype)

@@ -26,7 +26,10 @@ from orthomtl.config import ModelConfig, OptimConfig, TrainerConfig
 from orthomtl.data import Batch, TaskData, random_uniform, two_views
 from orthomtl.engine import Method, ReduceSum, Stage, gather_global_batch
 from orthomtl.methods.domain_expansion._axis_losses import AxisLosses
-from orthomtl.methods.domain_expansion._readouts import DomainExpansionReadouts
+from orthomtl.methods.domain_expansion._readouts import (
+    DomainExpansionReadouts,
+    composition_options,
+)
 from orthomtl.metrics.functional import score_on_axes
 from orthomtl.nn import build_encoder
 from orthomtl.pooling import (
@@ -68,7 +71,16 @@ class DomainExpansion(Method):
         solver: eigen solver; ``auto`` uses warm-started subspace iteration for large D.
         class_axes: axes per class task (1 in the paper); regression and angle tasks get one.
         view_shift, view_noise: the two views' random shift (px) and Gaussian noise std.
-        readout_epochs, readout_lr: stage 2's epochs and Adam learning rate.
+        readout_epochs: stage 2's epochs.
+        readout_lr, readout_weight_decay: stage 2's Adam learning rate and weight decay; by
+            default 0.1 × the encoder's (``optim.lr``, ``optim.weight_decay``), as the authors
+            train their decoders.
+        readout_span: each readout reads only its task's coefficients, so its weight on f stays in
+            the span of the task's axes (default: the raw latent, as the paper).
+        composition: how evaluation composes concepts, the keyword options of
+            ``orthomtl.metrics.functional.composition_similarity``: ``solve`` (``per-task`` or
+            the paper's ``stacked``), ``class_target`` (``centre`` or the paper's ``swap``) and
+            ``rcond``.
     """
 
     summary = "Domain Expansion: orthogonal pooling, one latent axis per task (arXiv 2601.20069)"
@@ -94,7 +106,10 @@ class DomainExpansion(Method):
         view_shift: int = 2,
         view_noise: float = 0.05,
         readout_epochs: int = 30,
-        readout_lr: float = 1e-3,
+        readout_lr: float | None = None,
+        readout_weight_decay: float | None = None,
+        readout_span: bool = False,
+        composition: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(tasks, input_shape, model)
         if len(input_shape) != 3:
@@ -105,8 +120,13 @@ class DomainExpansion(Method):
             ("readout_epochs", readout_epochs),
             ("readout_lr", readout_lr),
         ):
-            if value <= 0:
+            if value is not None and value <= 0:
                 raise ValueError(f"method.{name} must be > 0, got {value}.")
+        if readout_weight_decay is not None and readout_weight_decay < 0:
+            raise ValueError(
+                f"method.readout_weight_decay must be >= 0, got {readout_weight_decay}."
+            )
+        self.composition = composition_options(composition)
         self.axes = task_axes(self.tasks, class_axes)
         if axes_count(self.axes) > model.latent_dim:
             raise ValueError(
@@ -135,6 +155,7 @@ class DomainExpansion(Method):
         self.cov_fraction, self.extra_pass = cov_fraction, extra_pass
         self.view_shift, self.view_noise = view_shift, view_noise
         self.readout_epochs, self.readout_lr = readout_epochs, readout_lr
+        self.readout_weight_decay, self.readout_span = readout_weight_decay, readout_span
         self.epoch, self.steps = 0, 0
         self.last_refresh: dict[str, float] = {}
 
@@ -273,8 +294,9 @@ class DomainExpansion(Method):
     def next_stage(
         self, trainer: TrainerConfig, optim: OptimConfig, run_dir: Path, data: TaskData | None
     ) -> Stage:
-        """Stage 2: the readouts on the frozen encoder and basis, trained with Adam and a cosine
-        schedule for ``readout_epochs``, monitored by the validation loss."""
+        """Stage 2: the readouts on the frozen encoder and basis, trained with Adam (lr and weight
+        decay 0.1 × the encoder's unless set) and a cosine schedule for ``readout_epochs``,
+        monitored by the validation loss."""
         network = self.network
         readouts = DomainExpansionReadouts(
             self.tasks,
@@ -284,7 +306,12 @@ class DomainExpansion(Method):
             pooling=network.pooling,
             axes=self.axes,
             cov_fraction=self.cov_fraction,
+            span=self.readout_span,
+            composition=self.composition,
         )
+        lr = 0.1 * optim.lr if self.readout_lr is None else self.readout_lr
+        decay = self.readout_weight_decay
+        decay = 0.1 * optim.weight_decay if decay is None else decay
         return Stage(
             "readouts",
             readouts,
@@ -298,8 +325,8 @@ class DomainExpansion(Method):
             dataclasses.replace(
                 optim,
                 name="adam",
-                lr=self.readout_lr,
-                weight_decay=0.0,
+                lr=lr,
+                weight_decay=decay,
                 scheduler="cosine",
                 warmup_steps=0,
                 min_lr=0.0,

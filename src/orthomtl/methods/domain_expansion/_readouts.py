@@ -11,15 +11,21 @@ v_m:
 - class tasks (the notes give no initialisation; ours): the nearest-class-mean classifier on the
   task's coefficients c_m (one axis, or k with ``class_axes``), logit_k = α(⟨ĉ_k, c_m⟩ − ‖ĉ_k‖²/2)
   with class means ĉ_k and α the inverse pooled within-class variance per axis. Trained with
-  cross-entropy.
+  cross-entropy. The class means are kept: concept algebra moves a class task to them.
+
+The readouts are trained with Adam at 0.1 × the encoder's learning rate and weight decay, as the
+authors train their decoders, so they stay near their axes. With ``span`` they read only their
+task's coefficients and so cannot leave the span of its axes.
 
 Its evaluation adds to the readouts' accuracy and MAE the latent metrics of the paper: Spearman of
 pairwise distances (regression, angles), V-score (classes), and composition similarity
-c_p ⊕ (c_q ⊖ c_p) on raw and on centred f.
+c_p ⊕ (c_q ⊖ c_p) on raw and on centred f, beside its floor (f_p) and ceiling (q's coefficients)
+and how the composed latents decode (``orthomtl.metrics.functional.composition_similarity``).
 """
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -29,21 +35,72 @@ from orthomtl.data import Batch
 from orthomtl.engine import LinearReadouts, Method, ReduceSum
 from orthomtl.losses import masked_circular_l1, masked_cross_entropy, masked_l1
 from orthomtl.metrics import TaskMetrics
-from orthomtl.metrics.functional import composition_similarity, score_on_axes
+from orthomtl.metrics.functional import (
+    check_composition_options,
+    composition_similarity,
+    score_on_axes,
+)
 from orthomtl.pooling import OrthogonalPooling, TaskAxes
 from orthomtl.tasks import Task
 
+_COMPOSITION_OPTIONS = ("solve", "class_target", "rcond")
+
+
+def composition_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``method.composition`` checked: only ``solve``, ``class_target`` and ``rcond``, each valid
+    for ``composition_similarity``."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(_COMPOSITION_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"Unknown method.composition option(s) {unknown}; allowed: "
+            f"{sorted(_COMPOSITION_OPTIONS)} (e.g. solve: stacked, class_target: swap)."
+        )
+    try:
+        check_composition_options(
+            options.get("solve", "per-task"),
+            options.get("class_target", "centre"),
+            float(options.get("rcond", 1e-2)),
+        )
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"method.composition: {error}") from None
+    return options
+
 
 class ReadoutNetwork(nn.Module):
-    """Frozen encoder and pooling, and one linear readout per task on the raw latent."""
+    """Frozen encoder and pooling, and one linear readout per task.
 
-    def __init__(self, encoder: nn.Module, pooling: OrthogonalPooling, tasks: list[Task]) -> None:
+    A readout reads the raw latent f, or with ``span=True`` only its task's coefficients
+    c_m = ⟨f − μ, V_m⟩, so that its weight on f stays inside the span of the task's axes. Each
+    class task's class centres in its coefficients (``centres_<task>``, estimated with the
+    initialisation) are kept for concept algebra.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        pooling: OrthogonalPooling,
+        tasks: list[Task],
+        axes: TaskAxes,
+        span: bool = False,
+    ) -> None:
         super().__init__()
         self.encoder, self.pooling = encoder, pooling
         for parameter in self.encoder.parameters():
             parameter.requires_grad_(False)
-        dim = pooling.dim
-        self.readouts = nn.ModuleDict({t.name: nn.Linear(dim, t.num_classes or 1) for t in tasks})
+        self.axes, self.span = axes, span
+        self.readouts = nn.ModuleDict(
+            {
+                t.name: nn.Linear(len(columns) if span else pooling.dim, t.num_classes or 1)
+                for t, columns in zip(tasks, axes, strict=True)
+            }
+        )
+        for task, columns in zip(tasks, axes, strict=True):
+            if task.kind == "classification":
+                shape = (task.num_classes, len(columns))
+                self.register_buffer(
+                    f"centres_{task.name}", torch.zeros(shape, dtype=torch.float64)
+                )
         self.register_buffer("initialized", torch.tensor(False))
 
     def train(self, mode: bool = True) -> "ReadoutNetwork":
@@ -58,7 +115,39 @@ class ReadoutNetwork(nn.Module):
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         features = self.latent(x)
-        return {name: readout(features) for name, readout in self.readouts.items()}
+        if not self.span:
+            return {name: readout(features) for name, readout in self.readouts.items()}
+        coefficients = self.pooling(features)
+        return {
+            name: readout(coefficients[:, list(columns)])
+            for (name, readout), columns in zip(self.readouts.items(), self.axes, strict=True)
+        }
+
+    def centres(self, task: str) -> Tensor:
+        """Task ``task``'s class centres (K, a) in its coefficients."""
+        return getattr(self, f"centres_{task}")
+
+    @torch.no_grad()
+    def set_readout(self, m: int, weight: Tensor, bias: Tensor) -> None:
+        """Set readout m to read the raw latent as f ↦ W f + b (W in the task span if ``span``)."""
+        readout = list(self.readouts.values())[m]
+        if self.span:
+            v = self.pooling.basis.double()[:, list(self.axes[m])]
+            bias = bias + weight @ self.pooling.mean.double()
+            weight = weight @ v
+        readout.weight.copy_(weight)
+        readout.bias.copy_(bias)
+
+    @torch.no_grad()
+    def linear_readout(self, m: int) -> tuple[Tensor, Tensor]:
+        """Readout m as (W, b) on the raw latent."""
+        readout = list(self.readouts.values())[m]
+        weight, bias = readout.weight.detach(), readout.bias.detach()
+        if not self.span:
+            return weight, bias
+        v = self.pooling.basis.to(weight.dtype)[:, list(self.axes[m])]
+        on_f = weight @ v.T
+        return on_f, bias - on_f @ self.pooling.mean.to(weight.dtype)
 
 
 class DomainExpansionReadouts(Method):
@@ -70,6 +159,9 @@ class DomainExpansionReadouts(Method):
         pooling: stage 1's pooling, whose basis (μ, V) is frozen here.
         axes: per task, its columns of the coefficients (``orthomtl.pooling.task_axes``).
         cov_fraction: the share of the training data the initialisation's moments are taken on.
+        span: readouts read only their task's coefficients (see ``ReadoutNetwork``).
+        composition: the keyword options of ``composition_similarity`` in evaluation
+            (``solve``, ``class_target``, ``rcond``).
     """
 
     shards_evaluation = False
@@ -84,12 +176,15 @@ class DomainExpansionReadouts(Method):
         pooling: OrthogonalPooling,
         axes: TaskAxes,
         cov_fraction: float,
+        span: bool = False,
+        composition: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(tasks, input_shape, model)
-        self.model = ReadoutNetwork(encoder, pooling, self.tasks)
+        self.model = ReadoutNetwork(encoder, pooling, self.tasks, axes, span)
         self.model.train()
         self.cov_fraction = cov_fraction
         self.axes = axes
+        self.composition = dict(composition or {})
 
     @property
     def pooling(self) -> OrthogonalPooling:
@@ -147,10 +242,9 @@ class DomainExpansionReadouts(Method):
         moments = self._moments(epoch).tolist()
         mean, basis = self.pooling.mean.double(), self.pooling.basis.double()
         at = 0
-        for task, columns in zip(self.tasks, self.axes, strict=True):
+        for m, (task, columns) in enumerate(zip(self.tasks, self.axes, strict=True)):
             v = basis[:, list(columns)]  # (D, a)
             shift = v.T @ mean  # (a,)
-            readout = self.network.readouts[task.name]
             if task.kind == "classification":
                 k, a = task.num_classes, len(columns)
                 counts = torch.tensor(moments[at : at + k], dtype=torch.float64)
@@ -166,6 +260,7 @@ class DomainExpansionReadouts(Method):
                 )
                 within = (squares - float((counts * (centres**2).sum(1)).sum())) / max(n * a, 1)
                 alpha = 1.0 / max(within, 1e-12)
+                self.network.centres(task.name).copy_(centres)
                 weight = alpha * centres @ v.T
                 bias = -alpha * centres @ shift - alpha * (centres**2).sum(1) / 2
             else:
@@ -178,8 +273,7 @@ class DomainExpansionReadouts(Method):
                 scale = math.sqrt(max(var_y, 0.0) / max(var_c, 1e-12)) * (1.0 if cov >= 0 else -1.0)
                 weight = scale * v[None, :]
                 bias = torch.tensor([my - scale * (mc + shift)], dtype=torch.float64)
-            readout.weight.copy_(weight)
-            readout.bias.copy_(bias)
+            self.network.set_readout(m, weight, bias)
         self.network.initialized.fill_(True)
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -216,9 +310,12 @@ class DomainExpansionReadouts(Method):
 
     def linear_readouts(self) -> LinearReadouts:
         """Per task the readout's (W, b) on the raw latent; an angle's maps to θ̂ in radians."""
+        return {t.name: self.network.linear_readout(m) for m, t in enumerate(self.tasks)}
+
+    def class_centres(self) -> dict[str, Tensor]:
+        """Per class task its class centres (K, a) in its coefficients, from the initialisation."""
         return {
-            name: (readout.weight.detach(), readout.bias.detach())
-            for name, readout in self.network.readouts.items()
+            t.name: self.network.centres(t.name) for t in self.tasks if t.kind == "classification"
         }
 
     @torch.no_grad()
@@ -253,7 +350,10 @@ class DomainExpansionReadouts(Method):
             [tuple(a.double().cpu().numpy() for a in readouts[t.name]) for t in self.tasks],
             y,
             self.tasks,
+            axes=self.axes,
+            centres={k: c.cpu().numpy() for k, c in self.class_centres().items()},
             seed=0,
+            **self.composition,
         )
-        out["composition/raw"], out["composition/centred"] = composition.raw, composition.centred
+        out.update(composition.as_dict())
         return out

@@ -6,13 +6,21 @@ accumulate their sums.
 - ``_latent``: how well latent axes encode a task (pairwise-distance Spearman, V-score), on Domain
   Expansion's own axes;
 - ``_pca_axes``: the same on a baseline's top PCA axes;
-- ``_composition``: concept composition c_p ⊕ (c_q ⊖ c_p) and its similarity score;
+- ``_composition``: concept composition c_p ⊕ (c_q ⊖ c_p), per-task or stacked;
+- ``_composition_score``: its similarity score on a test set, with floor and ceiling, and the
+  class centres it moves class tasks to;
 - ``_checks``: the input checks they share.
 """
 
 from orthomtl.metrics.functional._composition import (
-    CompositionScore,
+    ClassTarget,
+    Solve,
+    check_composition_options,
     compose,
+)
+from orthomtl.metrics.functional._composition_score import (
+    CompositionScore,
+    class_centres,
     composition_similarity,
 )
 from orthomtl.metrics.functional._latent import (
@@ -36,9 +44,13 @@ from orthomtl.metrics.functional._tasks import (
 __all__ = [
     "MAX_SPLITS",
     "AxisScore",
+    "ClassTarget",
     "CompositionScore",
+    "Solve",
     "accuracy",
+    "check_composition_options",
     "circular_mae",
+    "class_centres",
     "compose",
     "composition_similarity",
     "delta_m",

@@ -1,15 +1,38 @@
 """Concept composition in a Domain Expansion latent (arXiv:2601.20069): c_p ⊕ (c_q ⊖ c_p).
 
-Take sample p's latent and move every task's concept to that of sample q, through the per-task
-linear readouts (the paper's decoders): the composed latent f* should decode to q's labels and, if
-the latent is organised by task axes, lie close to q's own latent. ``compose`` builds f* for given
-pairs; ``composition_similarity`` scores it on a test set.
+Take sample p's latent and move the chosen tasks' concepts to those of sample q, through the
+per-task linear readouts (the paper's decoders). Each task m owns the columns A_m of the orthonormal
+basis V, V_m = V[:, A_m], and its readout is Dec_m(f) = W_m f + b_m. Its target is:
+
+* regression: Dec_m(f_p) + (y_q − y_p);
+* angle (a scalar readout in radians): Dec_m(f_p) + wrap(y_q − y_p), wrapped to [−π, π);
+* class, ``class_target="centre"`` (the default, ours): q's class centre ĉ_{y_q} in the task's
+  coefficients, i.e. c*_m = ĉ_{y_q};
+* class, ``class_target="swap"``: the logits Dec_m(f_p) with the entries of classes y_p and y_q
+  swapped (the paper swaps the softmax mass of the two classes, which on logits is the same swap).
+
+Two solves reach the targets:
+
+* ``solve="per-task"`` (the default, ours): each composed task moves along its own axes only,
+  starting from f_p: f* = f_p + Σ_m V_m Δ_m. A class task moved to its centre takes
+  Δ_m = ĉ_{y_q} − c_{p,m}; with the logit swap, its readout is inverted on its own axes. Then
+  the regression and angle tasks, composed or not (a task not composed targets its own decoded
+  value Dec_m(f_p)), are solved through their readouts together, from the latent the class moves
+  left, so that a readout reading another task's axes is accounted for. Each solve inverts the
+  rows W_m V_S / ‖W_m‖₂ (V_S the axes of its tasks S) by a pseudo-inverse truncated at ``rcond``,
+  so neither a readout's norm nor a direction the readouts hardly read is amplified. A class task
+  not composed keeps its coefficients. Every move lies in the task span, so f_p's part off the
+  axes is kept and composing no concept returns f_p.
+* ``solve="stacked"`` (the paper's and the authors'): f* solves [W_1; …; W_M] f* = targets − b
+  in the least-squares, minimum-norm sense (untruncated pseudo-inverse), then is re-projected on
+  the task span: f* ← μ + Σ_m ⟨f* − μ, v_m⟩ v_m. A task not composed targets Dec_m(f_p).
 
 Inputs may be numpy arrays or torch tensors; everything is computed in float64 numpy.
 """
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -24,31 +47,104 @@ from orthomtl.metrics.functional._checks import (
 from orthomtl.tasks import Task, wrap_angle
 
 Readout = tuple[Array, Array]
-_Readouts = list[tuple[np.ndarray, np.ndarray]]
+Solve = Literal["per-task", "stacked"]
+ClassTarget = Literal["centre", "swap"]
+SOLVES = ("per-task", "stacked")
+CLASS_TARGETS = ("centre", "swap")
 
 # Orthonormality tolerance of the basis, loose enough for a float32 basis.
 _ORTHONORMAL_ATOL = 1e-4
 
 
 @dataclass(frozen=True)
-class CompositionScore:
-    """Mean cosine similarity of composed latents f* to the targets' latents f_q.
+class LatentModel:
+    """A validated model of the latent: μ (D,), the orthonormal basis V (D, M), per task its
+    columns, its readout (W_m, b_m), and for class tasks its class centres (K, a_m) in its
+    coefficients (empty when not given)."""
 
-    Attributes:
-        raw: mean cos(f*, f_q), on raw latents, as the paper reports.
-        centred: mean cos(f* − μ, f_q − μ), on latents centred at the pooling's mean μ; unlike the
-            raw score it is not inflated by a large μ.
-    """
+    mean: np.ndarray
+    basis: np.ndarray
+    tasks: tuple[Task, ...]
+    axes: tuple[tuple[int, ...], ...]
+    readouts: tuple[tuple[np.ndarray, np.ndarray], ...]
+    centres: Mapping[str, np.ndarray]
 
-    raw: float
-    centred: float
+    def task_basis(self, m: int) -> np.ndarray:
+        """V_m (D, a_m), task m's axes."""
+        return self.basis[:, list(self.axes[m])]
+
+    def decode(self, f: np.ndarray, m: int) -> np.ndarray:
+        """Task m's readout prediction for latents f (P, D): class index, value or angle."""
+        weight, bias = self.readouts[m]
+        out = f @ weight.T + bias
+        kind = self.tasks[m].kind
+        if kind == "classification":
+            return out.argmax(axis=1)
+        return wrap_angle(out[:, 0]) if kind == "angle" else out[:, 0]
 
 
-def _check_model(
-    mean: Array, basis: Array, readouts: Sequence[Readout], tasks: Sequence[Task]
-) -> tuple[np.ndarray, np.ndarray, _Readouts]:
-    """Validate μ (D,), an orthonormal basis V (D×M), M ≥ the number of tasks (a task may own
-    several axes), and one linear readout per task."""
+def _check_axes(
+    axes: Sequence[Sequence[int]] | None, tasks: Sequence[Task], columns: int
+) -> tuple[tuple[int, ...], ...]:
+    if axes is None:
+        if columns != len(tasks):
+            raise ValueError(
+                f"The basis has {columns} columns for {len(tasks)} tasks, so pass axes: per task "
+                "its columns (e.g. orthomtl.pooling.task_axes(tasks, class_axes))."
+            )
+        return tuple((m,) for m in range(columns))
+    groups = tuple(tuple(int(c) for c in group) for group in axes)
+    used = sorted(c for group in groups for c in group)
+    if len(groups) != len(tasks) or any(not g for g in groups) or used != list(range(columns)):
+        raise ValueError(
+            f"axes {groups} must give each of the {len(tasks)} tasks a non-empty group of the "
+            f"{columns} basis columns, each column used once."
+        )
+    return groups
+
+
+def _check_centres(
+    centres: Mapping[str, Array] | None,
+    tasks: Sequence[Task],
+    axes: Sequence[tuple[int, ...]],
+    needed: bool,
+) -> dict[str, np.ndarray]:
+    checked: dict[str, np.ndarray] = {}
+    for task, columns in zip(tasks, axes, strict=True):
+        if task.kind != "classification":
+            continue
+        if centres is None or task.name not in centres:
+            if needed:
+                raise ValueError(
+                    f"class_target='centre' needs the class centres of task {task.name!r} in its "
+                    "coefficients (centres={name: (K, a) array}, e.g. from class_centres on the "
+                    "training latent), or use class_target='swap'."
+                )
+            continue
+        c = as_array(centres[task.name])
+        if c.shape != (task.num_classes, len(columns)):
+            raise ValueError(
+                f"centres[{task.name!r}] must have shape {(task.num_classes, len(columns))} "
+                f"(classes, the task's axes), got {c.shape}."
+            )
+        require_finite(c, f"centres[{task.name!r}]")
+        checked[task.name] = c
+    return checked
+
+
+def latent_model(
+    mean: Array,
+    basis: Array,
+    readouts: Sequence[Readout],
+    tasks: Sequence[Task],
+    axes: Sequence[Sequence[int]] | None = None,
+    centres: Mapping[str, Array] | None = None,
+    *,
+    need_centres: bool = False,
+) -> LatentModel:
+    """Validate μ (D,), an orthonormal basis V (D, M), the task axes (one column per task when
+    ``None``), one linear readout per task, and the class centres (required with
+    ``need_centres``)."""
     check_tasks(tasks)
     mu = as_array(mean)
     if mu.ndim != 1:
@@ -66,7 +162,7 @@ def _check_model(
         raise ValueError(f"basis columns must be orthonormal; max |VᵀV − I| = {error:.3g}.")
     if len(readouts) != m:
         raise ValueError(f"Need one readout per task ({m}), got {len(readouts)}.")
-    checked: _Readouts = []
+    checked = []
     for (weight, bias), task in zip(readouts, tasks, strict=True):
         out = task.num_classes if task.kind == "classification" else 1
         w, b = as_array(weight), as_array(bias)
@@ -78,41 +174,155 @@ def _check_model(
         require_finite(w, f"readout weight of task {task.name!r}")
         require_finite(b, f"readout bias of task {task.name!r}")
         checked.append((w, b))
-    return mu, v, checked
+    groups = _check_axes(axes, tasks, v.shape[1])
+    checked_centres = _check_centres(centres, tasks, groups, need_centres)
+    return LatentModel(mu, v, tuple(tasks), groups, tuple(checked), checked_centres)
 
 
-def _missing(task: Task, y: np.ndarray) -> np.ndarray:
-    return y < 0 if task.kind == "classification" else np.isnan(y)
+def check_composition_options(solve: str, class_target: str, rcond: float) -> None:
+    if solve not in SOLVES:
+        raise ValueError(f"solve must be one of {SOLVES}, got {solve!r}.")
+    if class_target not in CLASS_TARGETS:
+        raise ValueError(f"class_target must be one of {CLASS_TARGETS}, got {class_target!r}.")
+    if not 0.0 <= rcond < 1.0:
+        raise ValueError(f"rcond must be in [0, 1), got {rcond}.")
 
 
-def _compose(
+def truncated_pinv(a: np.ndarray, floor: float) -> np.ndarray:
+    """The pseudo-inverse of ``a`` with singular values ≤ ``floor`` treated as 0."""
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    inverse = np.divide(1.0, s, out=np.zeros_like(s), where=s > floor)
+    return (vt.T * inverse) @ u.T
+
+
+def _residual(
+    model: LatentModel,
+    m: int,
     f_p: np.ndarray,
     y_p: Mapping[str, np.ndarray],
     y_q: Mapping[str, np.ndarray],
-    mu: np.ndarray,
-    v: np.ndarray,
-    readouts: _Readouts,
-    tasks: Sequence[Task],
 ) -> np.ndarray:
-    """``compose`` on validated inputs: f_p (P, D), labels (P,) per task, none missing."""
+    """target_m − Dec_m(f_p), (P, out_m), for a regression, angle or logit-swapped class task."""
+    weight, bias = model.readouts[m]
+    task = model.tasks[m]
+    y_p, y_q = y_p[task.name], y_q[task.name]
+    if task.kind == "classification":
+        decoded = f_p @ weight.T + bias
+        rows = np.arange(decoded.shape[0])
+        swapped = decoded.copy()
+        swapped[rows, y_p], swapped[rows, y_q] = decoded[rows, y_q], decoded[rows, y_p]
+        return swapped - decoded
+    step = y_q - y_p
+    return (wrap_angle(step) if task.kind == "angle" else step)[:, None]
+
+
+def _solve_on_axes(
+    model: LatentModel,
+    tasks: list[int],
+    composed: np.ndarray,
+    targets: list[np.ndarray],
+    rcond: float,
+) -> np.ndarray:
+    """The step along the axes of ``tasks`` that brings their readouts from ``composed`` to
+    ``targets``, in the least-squares sense: rows W_m V_S / ‖W_m‖₂, truncated pseudo-inverse."""
+    span = np.concatenate([model.task_basis(m) for m in tasks], axis=1)
+    rows, residuals = [], []
+    for m, target in zip(tasks, targets, strict=True):
+        weight, bias = model.readouts[m]
+        scale = 1.0 / max(float(np.linalg.norm(weight, 2)), np.finfo(np.float64).tiny)
+        rows.append(scale * weight @ span)
+        residuals.append(scale * (target - (composed @ weight.T + bias)))
+    inverse = truncated_pinv(np.concatenate(rows), rcond)
+    return (np.concatenate(residuals, axis=1) @ inverse.T) @ span.T
+
+
+def _per_task(
+    model: LatentModel,
+    f_p: np.ndarray,
+    y_p: Mapping[str, np.ndarray],
+    y_q: Mapping[str, np.ndarray],
+    chosen: set[str],
+    class_target: ClassTarget,
+    rcond: float,
+) -> np.ndarray:
+    composed = f_p.copy()
+    values = []
+    for m, task in enumerate(model.tasks):
+        weight, bias = model.readouts[m]
+        if task.kind != "classification":
+            values.append(m)
+        elif task.name in chosen and class_target == "centre":
+            v_m = model.task_basis(m)
+            step = model.centres[task.name][y_q[task.name]] - (f_p - model.mean) @ v_m
+            composed += step @ v_m.T
+        elif task.name in chosen:
+            target = f_p @ weight.T + bias + _residual(model, m, f_p, y_p, y_q)
+            composed += _solve_on_axes(model, [m], f_p, [target], rcond)
+    if not values:
+        return composed
     targets = []
-    for (w, b), task in zip(readouts, tasks, strict=True):
-        decoded = f_p @ w.T + b
-        yp, yq = y_p[task.name], y_q[task.name]
-        if task.kind == "classification":
-            rows = np.arange(decoded.shape[0])
-            swapped = decoded.copy()
-            swapped[rows, yp], swapped[rows, yq] = decoded[rows, yq], decoded[rows, yp]
-            targets.append(swapped)
+    for m in values:
+        weight, bias = model.readouts[m]
+        target = f_p @ weight.T + bias
+        if model.tasks[m].name in chosen:
+            target = target + _residual(model, m, f_p, y_p, y_q)
+        targets.append(target)
+    return composed + _solve_on_axes(model, values, composed, targets, rcond)
+
+
+def _stacked(
+    model: LatentModel,
+    f_p: np.ndarray,
+    y_p: Mapping[str, np.ndarray],
+    y_q: Mapping[str, np.ndarray],
+    chosen: set[str],
+    class_target: ClassTarget,
+) -> np.ndarray:
+    targets = []
+    for m, task in enumerate(model.tasks):
+        weight, bias = model.readouts[m]
+        decoded = f_p @ weight.T + bias
+        if task.name not in chosen:
+            targets.append(decoded)
+        elif task.kind == "classification" and class_target == "centre":
+            v_m = model.task_basis(m)
+            step = model.centres[task.name][y_q[task.name]] - (f_p - model.mean) @ v_m
+            targets.append(decoded + step @ (weight @ v_m).T)
         else:
-            step = yq - yp
-            if task.kind == "angle":
-                step = wrap_angle(step)
-            targets.append(decoded + step[:, None])
-    weight = np.concatenate([w for w, _ in readouts])
-    bias = np.concatenate([b for _, b in readouts])
+            targets.append(decoded + _residual(model, m, f_p, y_p, y_q))
+    weight = np.concatenate([w for w, _ in model.readouts])
+    bias = np.concatenate([b for _, b in model.readouts])
     solution = (np.concatenate(targets, axis=1) - bias) @ np.linalg.pinv(weight).T
-    return mu + ((solution - mu) @ v) @ v.T
+    return model.mean + ((solution - model.mean) @ model.basis) @ model.basis.T
+
+
+def compose_checked(
+    model: LatentModel,
+    f_p: np.ndarray,
+    y_p: Mapping[str, np.ndarray],
+    y_q: Mapping[str, np.ndarray],
+    concepts: Sequence[str],
+    solve: Solve,
+    class_target: ClassTarget,
+    rcond: float,
+) -> np.ndarray:
+    """``compose`` on validated inputs: f_p (P, D), labels (P,) of the composed tasks."""
+    chosen = set(concepts)
+    if solve == "stacked":
+        return _stacked(model, f_p, y_p, y_q, chosen, class_target)
+    return _per_task(model, f_p, y_p, y_q, chosen, class_target, rcond)
+
+
+def _labels(
+    given: Mapping[str, Array | float], tasks: Sequence[Task], rows: int, side: str
+) -> dict[str, np.ndarray]:
+    vectors = {name: np.atleast_1d(as_array(y)) for name, y in given.items()}
+    labels = task_labels(vectors, tasks, rows)
+    for task in tasks:
+        y = labels[task.name]
+        if (y < 0 if task.kind == "classification" else np.isnan(y)).any():
+            raise ValueError(f"compose needs every label; {side}[{task.name!r}] has a missing one.")
+    return labels
 
 
 def compose(
@@ -123,111 +333,62 @@ def compose(
     basis: Array,
     readouts: Sequence[Readout],
     tasks: Sequence[Task],
+    *,
+    axes: Sequence[Sequence[int]] | None = None,
+    centres: Mapping[str, Array] | None = None,
+    concepts: Sequence[str] | None = None,
+    solve: Solve = "per-task",
+    class_target: ClassTarget = "centre",
+    rcond: float = 1e-2,
 ) -> np.ndarray:
     """The composed latent f* = c_p ⊕ (c_q ⊖ c_p) of Domain Expansion (arXiv:2601.20069).
 
-    For each task m with linear readout Dec_m(f) = W_m f + b_m, the target output of f* is:
-
-    * regression: Dec_m(f_p) + (y_q − y_p);
-    * angle (a scalar readout in radians): Dec_m(f_p) + wrap(y_q − y_p), wrapped to [−π, π);
-    * class: the logits Dec_m(f_p) with the entries of classes y_p and y_q swapped. This is our
-      choice; the paper swaps the softmax mass of the two classes, which on logits is the same swap.
-
-    f* solves the stacked system [W_1; …; W_M] f* = targets − [b_1; …; b_M] in the least-squares,
-    minimum-norm sense (pseudo-inverse), and is then re-projected on the task span:
-    f* ← μ + Σ_m ⟨f* − μ, v_m⟩ v_m.
+    The targets and the two solves are described in the module docstring.
 
     Args:
         f_p: (P, D) latents of the source samples, or one latent (D,).
-        y_p: per task name, the source samples' labels (P,) (a scalar for one latent).
-        y_q: per task name, the target labels, likewise; no label may be missing.
+        y_p: per composed task, the source samples' labels (P,) (a scalar for one latent); a class
+            task moved to its centre does not need them.
+        y_q: per composed task, the target labels, likewise; no label may be missing.
         mean: (D,) the pooling's mean μ.
         basis: (D, M) the orthonormal task axes v_m, every task's columns (M ≥ the tasks).
         readouts: per task, ``(W_m, b_m)`` with W_m (out_m, D) and b_m (out_m,); out_m is
             num_classes for a class task and 1 otherwise (e.g. an ``nn.Linear``'s weight and bias).
         tasks: the tasks, in the order of the readouts.
+        axes: per task its columns of ``basis``; column m for task m when ``None`` (then M must be
+            the number of tasks).
+        centres: per class task, its class centres (K, a_m) in its coefficients ⟨f − μ, V_m⟩,
+            needed by ``class_target="centre"`` (see ``class_centres``).
+        concepts: the task names to compose (all when ``None``); the others keep f_p's.
+        solve: ``"per-task"`` or ``"stacked"``.
+        class_target: ``"centre"`` or ``"swap"``.
+        rcond: the per-task solve's truncation of the norm-scaled readouts' singular values.
 
     Returns:
         f*, (P, D), or (D,) for one latent.
     """
-    mu, v, checked = _check_model(mean, basis, readouts, tasks)
+    check_composition_options(solve, class_target, rcond)
+    names = [t.name for t in tasks]
+    chosen = names if concepts is None else list(concepts)
+    unknown = sorted(set(chosen) - set(names))
+    if unknown:
+        raise ValueError(f"concepts {unknown} are not tasks; the tasks are {names}.")
+    composed_tasks = [t for t in tasks if t.name in chosen]
+    uses_centres = class_target == "centre" and any(
+        t.kind == "classification" for t in composed_tasks
+    )
+    model = latent_model(mean, basis, readouts, tasks, axes, centres, need_centres=uses_centres)
     f = as_array(f_p)
     single = f.ndim == 1
     f = np.atleast_2d(f)
-    if f.ndim != 2 or f.shape[1] != mu.shape[0]:
-        raise ValueError(
-            f"f_p must have shape (P, {mu.shape[0]}) or ({mu.shape[0]},), got {f.shape}."
-        )
+    if f.ndim != 2 or f.shape[1] != model.mean.shape[0]:
+        dim = model.mean.shape[0]
+        raise ValueError(f"f_p must have shape (P, {dim}) or ({dim},), got {f.shape}.")
     require_finite(f, "f_p")
-    labels = {}
-    for side, given in (("y_p", y_p), ("y_q", y_q)):
-        vectors = {name: np.atleast_1d(as_array(y)) for name, y in given.items()}
-        converted = task_labels(vectors, tasks, f.shape[0])
-        for task in tasks:
-            if _missing(task, converted[task.name]).any():
-                raise ValueError(
-                    f"compose needs every label; {side}[{task.name!r}] has a missing one."
-                )
-        labels[side] = converted
-    composed = _compose(f, labels["y_p"], labels["y_q"], mu, v, checked, tasks)
+    needs_source = [
+        t for t in composed_tasks if not (t.kind == "classification" and class_target == "centre")
+    ]
+    source = _labels(y_p, needs_source, f.shape[0], "y_p") if needs_source else {}
+    target = _labels(y_q, composed_tasks, f.shape[0], "y_q") if composed_tasks else {}
+    composed = compose_checked(model, f, source, target, chosen, solve, class_target, rcond)
     return composed[0] if single else composed
-
-
-def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(np.mean(np.sum(a * b, axis=1) / np.maximum(norms, np.finfo(np.float64).tiny)))
-
-
-def composition_similarity(
-    latent: Array,
-    mean: Array,
-    basis: Array,
-    readouts: Sequence[Readout],
-    labels: Mapping[str, Array],
-    tasks: Sequence[Task],
-    *,
-    seed: int = 0,
-) -> CompositionScore:
-    """Composition similarity of Domain Expansion (arXiv:2601.20069) on a test set.
-
-    The test samples with every label present are permuted by ``numpy.random.default_rng(seed)``
-    and split into halves P and Q (one sample left out when their number is odd); P[i] is paired
-    with Q[i]. For each pair, f* = ``compose``(f_p, y_p, y_q) and it is compared with f_q by cosine
-    similarity, raw (as the paper reports) and centred at μ.
-
-    Args:
-        latent: (N, D) test-set latents.
-        mean: (D,) the pooling's mean μ.
-        basis: (D, M) the orthonormal task axes, every task's columns (M ≥ the tasks).
-        readouts: per task, ``(W_m, b_m)`` as in ``compose``.
-        labels: per task name, its (N,) labels (-1 or NaN where missing).
-        tasks: the tasks, in the order of the readouts.
-        seed: seed of the pairing.
-    """
-    mu, v, checked = _check_model(mean, basis, readouts, tasks)
-    f = as_matrix(latent, "latent")
-    if f.shape[1] != mu.shape[0]:
-        raise ValueError(f"latent has {f.shape[1]} columns but mean has {mu.shape[0]}.")
-    ys = task_labels(labels, tasks, f.shape[0])
-    incomplete = np.any([_missing(task, ys[task.name]) for task in tasks], axis=0)
-    complete = np.flatnonzero(~incomplete)
-    if complete.size < 2:
-        raise ValueError(
-            f"Composition needs at least 2 fully labelled samples to form a pair, got "
-            f"{complete.size}."
-        )
-    order = np.random.default_rng(seed).permutation(complete)
-    half = order.size // 2
-    p, q = order[:half], order[half : 2 * half]
-    composed = _compose(
-        f[p],
-        {name: y[p] for name, y in ys.items()},
-        {name: y[q] for name, y in ys.items()},
-        mu,
-        v,
-        checked,
-        tasks,
-    )
-    return CompositionScore(
-        raw=_mean_cosine(composed, f[q]), centred=_mean_cosine(composed - mu, f[q] - mu)
-    )
