@@ -291,3 +291,12 @@ def test_rank_n_contrast_input_validation(z: Tensor, labels: object, message: st
 def test_supcon_l2_input_validation(labels: Tensor, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SupConL2Loss()(torch.randn(4, 2), labels)
+
+
+def test_supcon_l2_base_temperature_scales_by_tau_over_base() -> None:
+    z = torch.randn(12, 2, generator=torch.Generator().manual_seed(5))
+    y = torch.tensor([0, 1, 2] * 4)
+    plain = SupConL2Loss(0.2)(z, y)
+    torch.testing.assert_close(SupConL2Loss(0.2, base_temperature=0.07)(z, y), plain * 0.2 / 0.07)
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        SupConL2Loss(0.2, base_temperature=0.0)

@@ -155,15 +155,21 @@ class SupConL2Loss(nn.Module):
 
     The default ``temperature=0.1`` is SupCon's. With the L2 similarity on a 1-D coefficient it is
     a sensitive choice (README, "Domain Expansion", reports what we measured).
+
+    ``base_temperature`` τ_b multiplies the loss by τ/τ_b, as SupCon's reference code (and the
+    Domain Expansion authors', with τ_b = 0.07) does: a loss weight tuned in those units means the
+    same here. ``None`` (the default) leaves the loss as written above.
     """
 
-    def __init__(self, temperature: float = 0.1) -> None:
+    def __init__(self, temperature: float = 0.1, base_temperature: float | None = None) -> None:
         super().__init__()
         _check_temperature(temperature)
-        self.temperature = temperature
+        if base_temperature is not None:
+            _check_temperature(base_temperature)
+        self.temperature, self.base_temperature = temperature, base_temperature
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
+        return f"temperature={self.temperature}, base_temperature={self.base_temperature}"
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         """Loss for embeddings ``z`` (n, d) and integer class labels (n,); -1 marks missing."""
@@ -188,4 +194,7 @@ class SupConL2Loss(nn.Module):
         log_prob = logits - log_denominator[:, None]
         per_anchor = -torch.where(positive, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
         per_anchor = per_anchor / n_positive.clamp(min=1)
-        return per_anchor.sum() / has_positive.sum().clamp(min=1)
+        loss = per_anchor.sum() / has_positive.sum().clamp(min=1)
+        if self.base_temperature is None:
+            return loss
+        return loss * (self.temperature / self.base_temperature)

@@ -23,6 +23,7 @@ class AxisLosses:
         axes: per task its columns of the coefficients.
         rnc_weight, supcon_weight: w_m of regression/angle tasks and of class tasks.
         rnc_temperature, supcon_temperature: τ of Rank-N-Contrast and of SupCon-L2.
+        supcon_base_temperature: SupCon-L2 scaled by τ/τ_b (``SupConL2Loss``); ``None``: unscaled.
     """
 
     def __init__(
@@ -34,10 +35,11 @@ class AxisLosses:
         supcon_weight: float,
         rnc_temperature: float,
         supcon_temperature: float,
+        supcon_base_temperature: float | None = None,
     ) -> None:
         self.tasks, self.axes = list(tasks), axes
         self.losses = {
-            t.name: SupConL2Loss(supcon_temperature)
+            t.name: SupConL2Loss(supcon_temperature, supcon_base_temperature)
             if t.kind == "classification"
             else RankNContrastLoss(rnc_temperature, "circular" if t.kind == "angle" else "l1")
             for t in self.tasks

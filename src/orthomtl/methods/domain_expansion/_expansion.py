@@ -64,6 +64,10 @@ class DomainExpansion(Method):
         rnc_weight, supcon_weight: loss weights of regression/angle and class tasks.
         rnc_temperature, supcon_temperature: τ of Rank-N-Contrast (2, its paper's default) and
             of SupCon-L2 (0.2; README reports the instability of 0.1 with a high weight).
+        supcon_base_temperature: when set (the authors use 0.07), SupCon-L2 is multiplied by
+            supcon_temperature / supcon_base_temperature, as in the authors' code, so that the
+            paper's SupCon weights (0.02–0.05) mean what they say; with τ = 0.2 and 0.07 a weight
+            w there is 2.86 w in the default units.
         cov_fraction: share of each epoch's samples whose features enter the covariance.
         refresh, refresh_every_steps, freeze_after_epoch: when the basis is recomputed (see
             ``OrthogonalPooling``).
@@ -96,6 +100,7 @@ class DomainExpansion(Method):
         supcon_weight: float = 1.0,
         rnc_temperature: float = 2.0,
         supcon_temperature: float = 0.2,
+        supcon_base_temperature: float | None = None,
         cov_fraction: float = 0.1,
         refresh: Literal["epoch", "steps", "frozen"] = "epoch",
         refresh_every_steps: int | None = None,
@@ -151,6 +156,7 @@ class DomainExpansion(Method):
             supcon_weight=supcon_weight,
             rnc_temperature=rnc_temperature,
             supcon_temperature=supcon_temperature,
+            supcon_base_temperature=supcon_base_temperature,
         )
         self.cov_fraction, self.extra_pass = cov_fraction, extra_pass
         self.view_shift, self.view_noise = view_shift, view_noise
