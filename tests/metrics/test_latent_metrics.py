@@ -161,6 +161,22 @@ def test_pca_scoring_recovers_the_task_axes() -> None:
     assert score_on_pca_axes(latent, labels, tasks[::-1], max_points=300) == scores
 
 
+def test_pca_axes_can_be_fitted_on_other_latents() -> None:
+    latent, labels, tasks = two_task_latent()
+    half = latent.shape[0] // 2
+    test = {k: v[half:] for k, v in labels.items()}
+    fitted = score_on_pca_axes(latent[half:], test, tasks, fit_latent=latent[:half], max_points=300)
+    assert fitted["b"].axes == (0,) and fitted["b"].value > 0.95
+    # Axes fitted on latents that vary only off the task directions miss the tasks.
+    directions = orthonormal(10, 2, seed=6)
+    noise = np.random.default_rng(0).normal(size=latent[:half].shape)
+    blind_fit = noise - noise @ directions @ directions.T
+    blind = score_on_pca_axes(latent[half:], test, tasks, fit_latent=blind_fit, max_points=300)
+    assert blind["a"].value < 0.5 < fitted["a"].value
+    with pytest.raises(ValueError, match="fit_latent must have"):
+        score_on_pca_axes(latent, labels, tasks, fit_latent=latent[:, :1])
+
+
 def test_score_on_axes_uses_column_m_for_task_m() -> None:
     rng = np.random.default_rng(7)
     y_angle = rng.uniform(0, 2 * math.pi, 200)

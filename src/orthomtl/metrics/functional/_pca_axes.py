@@ -37,13 +37,15 @@ def score_on_pca_axes(
     tasks: Sequence[Task],
     *,
     axes_per_task: Sequence[int] | None = None,
+    fit_latent: Array | None = None,
     max_points: int = 2000,
     seed: int = 0,
 ) -> dict[str, AxisScore]:
     """Score a baseline's latent on its top PCA axes, as Domain Expansion does (arXiv:2601.20069).
 
     A baseline has no task axes, so: centre its test-set latent F (N×D), take the top-M right
-    singular vectors (M = the total number of axes) as axes and project on them; then give each
+    singular vectors (M = the total number of axes) as axes and project on them (mean and axes
+    fitted on ``fit_latent`` instead when given, e.g. the training latent); then give each
     task its number of axes so that the sum of the metrics is largest. With one axis per task that
     is the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``) on every task's metric on
     every axis; when a task owns several axes, every split of the M axes into the tasks' groups is
@@ -56,6 +58,8 @@ def score_on_pca_axes(
         tasks: the tasks; their order does not change the result.
         axes_per_task: per task its number of axes (as Domain Expansion's ``task_axes``); ``None``
             for one each.
+        fit_latent: (N', D) latents to fit the mean and the PCA axes on (e.g. the training
+            split's), so that the test set only scores them; ``None`` fits them on ``latent``.
         max_points: Spearman's subsample bound.
         seed: seed of the Spearman subsample and of k-means.
 
@@ -74,9 +78,14 @@ def score_on_pca_axes(
             f"latent of shape {f.shape} has fewer than {m} principal axes (the tasks' axes)."
         )
     scorers = task_scorers(labels, tasks, f.shape[0], max_points, seed)
-    centred = f - f.mean(axis=0)
-    _, _, right = np.linalg.svd(centred, full_matrices=False)
-    projected = centred @ right[:m].T
+    fit = f if fit_latent is None else as_matrix(fit_latent, "fit_latent")
+    if fit.shape[1] != f.shape[1] or fit.shape[0] < m:
+        raise ValueError(
+            f"fit_latent must have {f.shape[1]} columns and at least {m} rows, got {fit.shape}."
+        )
+    mean = fit.mean(axis=0)
+    _, _, right = np.linalg.svd(fit - mean, full_matrices=False)
+    projected = (f - mean) @ right[:m].T
     if all(k == 1 for k in sizes):
         values = np.array([[score(projected[:, a]) for a in range(m)] for _, score in scorers])
         rows, cols = linear_sum_assignment(np.nan_to_num(values, nan=-1.0), maximize=True)
