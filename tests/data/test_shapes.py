@@ -12,6 +12,8 @@ from orthomtl.data._shapes_render import (
     FACTOR_SIZES,
     HUES,
     NUM_COMBINATIONS,
+    ORIENTATIONS,
+    SCALES,
     render,
 )
 from orthomtl.registry import DATASETS
@@ -136,6 +138,25 @@ def test_task_selection_by_name() -> None:
     with pytest.raises(ValueError, match=r"no task\(s\) \['orientaton'\].*Available"):
         load_shapes(tasks=["orientaton"], **SMALL)
     assert [t.name for t in TASKS] == list(FACTOR_NAMES)
+
+
+def test_factors_can_be_regression_tasks_in_their_units() -> None:
+    data = load_shapes(
+        tasks=["orientation", "scale", "shape"], regression=["orientation", "scale"], **SMALL
+    )
+    assert [t.kind for t in data.tasks] == ["regression", "regression", "classification"]
+    batch = data.train.__getitems__(list(range(8)))
+    levels = batch.factors
+    assert batch.targets["orientation"].dtype == torch.float32
+    np.testing.assert_allclose(batch.targets["orientation"], ORIENTATIONS[levels[:, 5]], rtol=1e-6)
+    np.testing.assert_allclose(batch.targets["scale"], SCALES[levels[:, 3]], rtol=1e-6)
+    assert torch.equal(batch.targets["shape"], levels[:, 4])
+    hue = load_shapes(tasks=["wall_hue"], regression=["wall_hue"], **SMALL)
+    assert torch.equal(
+        hue.train.__getitems__([0]).targets["wall_hue"], 1.0 * hue.train[0].factors[:, 1]
+    )
+    with pytest.raises(ValueError, match=r"regression names \['scale'\].*add them to data.tasks"):
+        load_shapes(tasks=["shape"], regression=["scale"], **SMALL)
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,8 @@ from orthomtl.data._shapes_render import (
     FACTOR_SIZES,
     IMAGE_SIZE,
     NUM_COMBINATIONS,
+    ORIENTATIONS,
+    SCALES,
     render,
 )
 from orthomtl.registry import DATASETS
@@ -43,6 +45,9 @@ TASKS: tuple[Task, ...] = tuple(
 )
 SPLIT_SEED = 20_180_601
 """Seed of the split permutation: the splits are the same for every training seed."""
+VALUES: dict[str, np.ndarray] = {"scale": SCALES, "orientation": ORIENTATIONS}
+"""A regression target's value per factor level, in the renderer's units (scale as a factor of
+the base size, orientation in radians); a factor not listed is regressed on its level index."""
 
 
 class ShapesDataset(TaskDataset):
@@ -67,6 +72,11 @@ class ShapesDataset(TaskDataset):
         self.input_shape = (3, IMAGE_SIZE, IMAGE_SIZE)
         self.noise = noise
         self._columns = {task.name: FACTOR_NAMES.index(task.name) for task in self.tasks}
+        self._values = {
+            task.name: VALUES.get(task.name, np.arange(FACTOR_SIZES[self._columns[task.name]]))
+            for task in self.tasks
+            if task.kind == "regression"
+        }
 
     def __len__(self) -> int:
         return len(self.combinations)
@@ -78,9 +88,15 @@ class ShapesDataset(TaskDataset):
         if self.noise is not None:
             x, _ = self.noise(x, self.combinations[idx], self.epoch)
         factor_tensor = torch.from_numpy(factors)
+        targets = {
+            name: torch.from_numpy(self._values[name][factors[:, col]].astype(np.float32))
+            if name in self._values
+            else factor_tensor[:, col].clone()
+            for name, col in self._columns.items()
+        }
         return Batch(
             x=x,
-            targets={name: factor_tensor[:, col].clone() for name, col in self._columns.items()},
+            targets=targets,
             index=torch.from_numpy(idx),
             factors=factor_tensor,
         )
@@ -95,6 +111,7 @@ def load_shapes(
     val_size: int = 2_000,
     test_size: int = 5_000,
     noise: float = 0.0,
+    regression: list[str] | None = None,
 ) -> TaskData:
     """Build the ``shapes`` splits: disjoint samples of the 480,000 factor combinations.
 
@@ -109,9 +126,13 @@ def load_shapes(
         val_size: number of validation scenes.
         test_size: number of test scenes.
         noise: fraction of pixels set to black or white, in [0, 1).
+        regression: selected factors served as regression tasks instead of classes, with the
+            values of ``VALUES`` (e.g. ``["orientation", "scale"]``, as in Domain Expansion's
+            ShapeNet objectives).
 
     Returns:
-        The three splits, with one classification task per selected factor.
+        The three splits, with one task per selected factor: regression for those in
+        ``regression``, classification for the others.
 
     Raises:
         ValueError: on a path, an unknown task, or an option out of range.
@@ -134,6 +155,14 @@ def load_shapes(
         )
     noise = check_noise(noise, NAME)
     selected = select_tasks(TASKS, tasks, NAME)
+    regressed = list(regression or [])
+    stray = [name for name in regressed if name not in [t.name for t in selected]]
+    if stray:
+        raise ValueError(
+            f"{NAME}: regression names {stray}, which are not among the selected tasks "
+            f"{[t.name for t in selected]}; add them to data.tasks or remove them."
+        )
+    selected = [Task(t.name, "regression") if t.name in regressed else t for t in selected]
     test, val, train = split_indices(
         NUM_COMBINATIONS, [int(test_size), int(val_size), int(train_size)], SPLIT_SEED
     )
@@ -157,7 +186,7 @@ DATASETS.register(NAME)(
             "Procedural 3D-Shapes-like scenes (64×64 RGB): floor, wall and a shaded object, "
             "rendered on demand from 480,000 factor combinations; no download."
         ),
-        tasks="any of the six factors (classification)",
+        tasks="any of the six factors (classification, or regression with data.regression)",
         factors=FACTOR_NAMES,
         needs_path=False,
         options={
@@ -165,6 +194,7 @@ DATASETS.register(NAME)(
             "val_size": "validation scenes (default 2000)",
             "test_size": "test scenes (default 5000)",
             "noise": "fraction of pixels set to black or white, in [0, 1) (default 0)",
+            "regression": "factors served as regression tasks, e.g. [orientation, scale]",
         },
     )
 )
