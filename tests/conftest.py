@@ -64,18 +64,18 @@ def read_report(path: Path) -> dict[str, Any]:
 
 
 def kill_then_resume(
-    out: Path, config: Path, runs: Path, kill_at_step: int
+    out: Path, config: Path, runs: Path, kill_at_step: int, checkpoint: str = "last.ckpt"
 ) -> tuple[Path, dict[str, Any]]:
     """Train ``config`` in a subprocess that SIGKILLs itself after step ``kill_at_step``, check it
-    died and left no results, resume it with the CLI, and return the run directory and the
-    progress saved in its last checkpoint before the resume."""
+    died and left no results, resume it with the CLI from ``checkpoint``, and return the run
+    directory and the progress saved in that checkpoint before the resume."""
     proc = train_in_subprocess(out, [config], "--kill-at-step", str(kill_at_step), check=False)
     assert proc.returncode == -9, proc.stderr[-2000:]
     (run_dir,) = runs.iterdir()
     assert not (run_dir / "results.json").exists()
-    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["progress"]
+    saved = torch.load(run_dir / "checkpoints" / checkpoint, weights_only=True)["progress"]
     resumed = subprocess.run(
-        [sys.executable, "-m", "orthomtl.cli", "resume", str(run_dir)],
+        [sys.executable, "-m", "orthomtl.cli", "resume", str(run_dir), "--checkpoint", checkpoint],
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,7 +1,8 @@
 """Two CPU processes (DDP, gloo) against one process with the same global batch.
 
 The per-rank batches are slices of the same global batch (``GlobalBatchSampler``), so after the
-same steps the weights and metrics must agree up to float reassociation.
+same steps the weights and metrics must agree up to float reassociation. A loss that becomes
+non-finite on one process stops both with the same error.
 """
 
 from pathlib import Path
@@ -62,3 +63,30 @@ def test_training_moved_the_weights(reports: dict[int, dict]) -> None:
     test = reports[1]["equal"]["metrics"]["test"]
     assert test["angle/mae"] < 0.5  # predicting 0 for uniform angles in [-π/2, π/2] gives π/4
     assert test["digit/loss"] < 2.29  # chance is ln 10 ≈ 2.303
+
+
+@pytest.mark.parametrize(
+    ("bad_rank", "aggregator"), [(1, "upgrad"), (0, None)], ids=["upgrad-rank1", "sum-rank0"]
+)
+def test_a_loss_non_finite_on_one_rank_stops_every_rank(
+    tmp_path: Path, bad_rank: int, aggregator: str | None
+) -> None:
+    """``hps-non-finite-on-one-rank`` (registered by tests/scripts/train.py) makes the loss inf
+    on ``bad_rank`` alone at the second step. Every rank must raise the same FloatingPointError
+    rather than wait for the other in a collective (or fail there with a connection error)."""
+    method = {"name": "hps-non-finite-on-one-rank", "bad_rank": bad_rank}
+    if aggregator is not None:
+        method["aggregator"] = aggregator
+    config = tiny_config(
+        method=method, trainer={"devices": 2, "strategy": "ddp"}, runs_dir=str(tmp_path / "runs")
+    )
+    path = write_config(tmp_path / "bad.yaml", config)
+    proc = train_in_subprocess(tmp_path / "report.json", [path], check=False, timeout=60)
+    assert proc.returncode != 0
+    expected = (
+        f"FloatingPointError: The training loss became inf on rank {bad_rank} (of 2 processes; "
+        "all of them stop) at epoch 0, step 1."
+    )
+    for rank in (0, 1):
+        assert f"[rank{rank}]: {expected}" in proc.stderr, proc.stderr[-3000:]
+    assert "Connection closed by peer" not in proc.stderr

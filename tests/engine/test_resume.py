@@ -116,10 +116,21 @@ def test_corrupt_checkpoint_is_refused_and_run_dir_untouched(
     assert _digest(run_dir) == before
 
 
-def test_resume_from_best_continues_after_its_epoch(finished_run: Path, tmp_path: Path) -> None:
-    run_dir = Path(shutil.copytree(finished_run, tmp_path / finished_run.name))
-    best = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)["progress"]
-    assert (best["epoch"], best["batch"]) == (1, 0)  # saved after the epoch, not inside it
-    result = orthomtl.resume(run_dir, "best.ckpt")
-    assert orthomtl.engine._rundir.read_results(run_dir)["epochs"] == 1
-    assert result.runs[0].metrics["test"]["digit/accuracy"] > 0
+def test_resume_from_best_continues_after_its_epoch(outcomes: dict, tmp_path: Path) -> None:
+    """A run killed in epoch 2 and resumed from best.ckpt (saved after epoch 1, not inside it)
+    trains epoch 2 again from its start and ends as the uninterrupted run."""
+    reference, _ = outcomes["equal"]
+    killed = _config(tmp_path, "equal", VARIANTS["equal"], "killed")
+    run_dir, best = kill_then_resume(
+        tmp_path / "killed.json", killed, tmp_path / "killed", KILL_AT, checkpoint="best.ckpt"
+    )
+    assert (best["epoch"], best["batch"], best["step"]) == (1, 0, STEPS_PER_EPOCH)
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    w_ref = torch.load(Path(reference["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["progress"]["step"] == 2 * STEPS_PER_EPOCH  # a whole epoch trained after resuming
+    for key, value in w_ref["model"].items():
+        assert torch.allclose(value, last["model"][key], atol=1e-6), key
+    results = orthomtl.engine._rundir.read_results(run_dir)
+    assert results["epochs"] == 2
+    for metric, value in reference["metrics"]["test"].items():
+        assert results["metrics"]["test"][metric] == pytest.approx(value, rel=1e-5, abs=1e-6)

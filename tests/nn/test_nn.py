@@ -176,6 +176,46 @@ def test_user_registered_encoder_is_built_by_name() -> None:
         build_encoder(name, (4,), 3)
 
 
+@pytest.mark.parametrize(
+    ("name", "options"), [("mlp", None), ("convnet", None), ("resnet18", {"width": 8})]
+)
+def test_encoder_without_final_bias(name: str, options: dict | None) -> None:
+    """``final_bias=False`` removes the bias added to the latent, and nothing else: the other
+    layers and all initial weights are those of the encoder built with it."""
+    shape = (3, 16, 16)
+    torch.manual_seed(0)
+    full = build_encoder(name, shape, LATENT, options)
+    torch.manual_seed(0)
+    linear = build_encoder(name, shape, LATENT, options, final_bias=False)
+    kept, removed = linear.state_dict(), set(full.state_dict()) - set(linear.state_dict())
+    assert len(removed) == 1 and removed.pop().endswith("bias")
+    assert all(torch.equal(value, full.state_dict()[key]) for key, value in kept.items())
+    x = torch.randn(4, *shape)
+    assert torch.allclose(linear(x), full(x) - full.output_layer().bias, atol=1e-6)
+
+
+@pytest.mark.usefixtures("isolated_encoders")
+def test_user_encoder_without_final_bias_needs_its_output_layer() -> None:
+    class Custom(Encoder):
+        def __init__(self, input_shape: Sequence[int], latent_dim: int) -> None:
+            super().__init__(input_shape, latent_dim)
+            self.fc = nn.Linear(self.input_shape[0], self.latent_dim)
+
+        def encode(self, x: Tensor) -> Tensor:
+            return self.fc(x)
+
+    class Named(Custom):
+        def output_layer(self) -> nn.Module:
+            return self.fc
+
+    name = f"test-custom-{uuid.uuid4().hex}"
+    ENCODERS.register(name)(Custom)
+    with pytest.raises(NotImplementedError, match=r"Override Custom\.output_layer\(\)"):
+        build_encoder(name, (4,), 3, final_bias=False)
+    ENCODERS.register(f"{name}-named")(Named)
+    assert build_encoder(f"{name}-named", (4,), 3, final_bias=False).fc.bias is None
+
+
 @pytest.mark.usefixtures("isolated_encoders")
 def test_registered_non_encoder_is_rejected() -> None:
     name = f"test-not-an-encoder-{uuid.uuid4().hex}"

@@ -6,6 +6,9 @@ Fabric's ``ddp`` strategy re-runs this script once per process. Each config is t
 rank 0 writes ``{config: {"run_dir": ..., "metrics": ...}}`` to OUT.json. With ``--kill-at-step``
 the process SIGKILLs itself right after that optimiser step (a checkpoint may precede it); with
 ``--kill-in-stage`` too, after that step of the named stage (e.g. ``readouts``).
+
+It also registers ``hps-non-finite-on-one-rank``, an ``hps`` whose loss is infinite on one rank
+only, for the DDP test of the engine's check of the training loss.
 """
 
 import argparse
@@ -13,9 +16,18 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Sequence
+
+from torch import Tensor
 
 import orthomtl
+from orthomtl.config import ModelConfig
+from orthomtl.data import Batch
 from orthomtl.engine import Callback, Engine
+from orthomtl.methods import HPS
+from orthomtl.methods.hps._aggregation import AggregatorName
+from orthomtl.registry import METHODS
+from orthomtl.tasks import Task
 
 
 class KillAt(Callback):
@@ -26,6 +38,32 @@ class KillAt(Callback):
         in_stage = self.stage is None or engine.run_dir.name == self.stage
         if in_stage and engine.progress.step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+@METHODS.register("hps-non-finite-on-one-rank")
+class NonFiniteOnOneRank(HPS):
+    """``hps`` whose training loss becomes infinite on rank ``bad_rank`` alone at its
+    ``bad_step``-th step, while the other ranks' losses stay finite."""
+
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        input_shape: Sequence[int],
+        model: ModelConfig,
+        *,
+        aggregator: AggregatorName | None = None,
+        bad_rank: int = 1,
+        bad_step: int = 2,
+    ) -> None:
+        super().__init__(tasks, input_shape, model, aggregator=aggregator)
+        self.bad_rank, self.bad_step, self.steps = bad_rank, bad_step, 0
+
+    def training_step(self, batch: Batch) -> dict[str, Tensor]:
+        losses = super().training_step(batch)
+        self.steps += 1
+        if self.steps == self.bad_step and self.fabric.global_rank == self.bad_rank:
+            losses["total"] = losses["total"] + float("inf")
+        return losses
 
 
 def main() -> None:

@@ -25,7 +25,9 @@ class Encoder(nn.Module):
     """Maps inputs of shape (B, *input_shape) to latents of shape (B, latent_dim).
 
     Subclasses build their layers in ``__init__`` and implement ``encode``; ``forward`` checks the
-    input shape first so that a mismatch fails with a message instead of deep inside a layer.
+    input shape first so that a mismatch fails with a message instead of deep inside a layer. A
+    subclass that overrides ``output_layer`` can also be built without its final bias
+    (``build_encoder(..., final_bias=False)``).
     """
 
     def __init__(self, input_shape: Sequence[int], latent_dim: int) -> None:
@@ -41,6 +43,37 @@ class Encoder(nn.Module):
 
     def encode(self, x: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def output_layer(self) -> nn.Module:
+        """The layer whose output is the latent (the final ``nn.Linear`` of the built-in
+        encoders); ``remove_final_bias`` drops its bias.
+
+        Raises:
+            NotImplementedError: unless the subclass overrides it.
+        """
+        name = type(self).__name__
+        raise NotImplementedError(
+            f"{name} does not say which of its layers produces the latent, so it cannot be built "
+            f"without its final bias (build_encoder(..., final_bias=False), as Domain Expansion "
+            f"builds its encoder). Override {name}.output_layer() to return that layer, e.g. its "
+            "last nn.Linear."
+        )
+
+    def remove_final_bias(self) -> None:
+        """Drop the bias of ``output_layer()``, so that the latent is a linear (not affine) map of
+        the last hidden features.
+
+        Raises:
+            NotImplementedError: if the subclass does not override ``output_layer``.
+            TypeError: if ``output_layer()`` has no ``bias`` attribute.
+        """
+        layer = self.output_layer()
+        if not hasattr(layer, "bias"):
+            raise TypeError(
+                f"{type(self).__name__}.output_layer() returned a {type(layer).__name__}, which "
+                "has no `bias`; return the layer that produces the latent, e.g. an nn.Linear."
+            )
+        layer.register_parameter("bias", None)
 
 
 class Decoder(nn.Module):

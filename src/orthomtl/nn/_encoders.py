@@ -143,6 +143,10 @@ class MLPEncoder(Encoder):
         """Map (B, *input_shape) to (B, latent_dim)."""
         return self.net(x.flatten(1))
 
+    def output_layer(self) -> nn.Module:
+        """The MLP's last ``nn.Linear``."""
+        return self.net[-1]
+
 
 def _conv_bn_relu(c_in: int, c_out: int, stride: int, batch_norm: bool) -> list[nn.Module]:
     """A 3x3 convolution (padding 1), optional batch norm and ReLU."""
@@ -194,6 +198,10 @@ class ConvNet(Encoder):
     def encode(self, x: Tensor) -> Tensor:
         """Map (B, C, H, W) to (B, latent_dim)."""
         return self.fc(self.features(x))
+
+    def output_layer(self) -> nn.Module:
+        """The final ``nn.Linear``."""
+        return self.fc
 
 
 class BasicBlock(nn.Module):
@@ -260,3 +268,7 @@ class ResNet18(Encoder):
     def encode(self, x: Tensor) -> Tensor:
         """Map (B, C, H, W) to (B, latent_dim)."""
         return self.fc(self.pool(self.blocks(self.stem(x))))
+
+    def output_layer(self) -> nn.Module:
+        """The final ``nn.Linear``."""
+        return self.fc

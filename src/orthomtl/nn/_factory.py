@@ -62,6 +62,8 @@ def build_encoder(
     input_shape: Sequence[int],
     latent_dim: int,
     options: Mapping[str, Any] | None = None,
+    *,
+    final_bias: bool = True,
 ) -> Encoder:
     """Build the encoder registered as ``name``.
 
@@ -70,13 +72,22 @@ def build_encoder(
         input_shape: shape of one input, without the batch dimension.
         latent_dim: width of the latent.
         options: the encoder's keyword options, e.g. ``{"hidden": [128]}`` for ``mlp``.
+        final_bias: ``False`` removes the bias of the layer that produces the latent
+            (``Encoder.remove_final_bias``). Domain Expansion does: its losses see only differences
+            of the centred coefficients (f − μ)V, the mean μ absorbs that bias, and its gradient is
+            then 0 up to float noise, which Adam would turn into steps of the learning rate's size.
 
     Raises:
         KeyError: if no encoder is registered as ``name``.
         TypeError: if an option is unknown or missing; the message lists the allowed options.
         ValueError: if the encoder rejects the shapes or an option's value.
+        NotImplementedError: with ``final_bias=False``, if the encoder does not override
+            ``Encoder.output_layer``.
     """
-    return _build(ENCODERS, Encoder, name, (tuple(input_shape), latent_dim), options)
+    encoder = _build(ENCODERS, Encoder, name, (tuple(input_shape), latent_dim), options)
+    if not final_bias:
+        encoder.remove_final_bias()
+    return encoder
 
 
 def build_decoder(

@@ -6,11 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lightning_fabric import Fabric
 
 import orthomtl
-from orthomtl.config import from_dict
+from orthomtl.config import ModelConfig
 from orthomtl.engine import Callback, Engine
-from orthomtl.methods.domain_expansion import DomainExpansionReadouts
+from orthomtl.methods.domain_expansion import DomainExpansion, DomainExpansionReadouts
+from orthomtl.tasks import Task
 from tests.conftest import (
     kill_then_resume,
     read_report,
@@ -69,19 +71,42 @@ def test_load_walks_both_stages(de_run: Path) -> None:
 
 
 def test_readouts_start_along_their_axes(de_run: Path) -> None:
-    model = orthomtl.load(de_run, checkpoint_name=None)
-    network, pooling = model.method.network, model.method.pooling
-    # retrain nothing: re-initialise from the training data and check the directions
-    config = from_dict(json.loads(json.dumps(orthomtl.engine._rundir.read_config(de_run))))
-    assert config.method.name == "domain-expansion"
+    """Re-initialised from 200 training samples, each readout is what ``_readouts`` documents,
+    computed here from the coefficients c = (f − μ)V: a regression or angle readout is s·v_m with
+    s = std(y)/std(c_m)·sign(corr(c_m, y)) and b = ȳ − s(c̄_m + ⟨v_m, μ⟩), so it predicts
+    ȳ + s(c_m − c̄_m); a class readout is the nearest-class-mean classifier on c_m, logit_k =
+    α(ĉ_k c_m − ĉ_k²/2), with α the inverse within-class variance."""
+    model = orthomtl.load(de_run)
+    method, pooling = model.method, model.method.pooling
+    batch = (
+        orthomtl.DATASETS.get("rotated-digits").loader(seed=0).train.__getitems__(list(range(200)))
+    )
+    method.attach(Fabric(accelerator="cpu", devices=1), lambda fraction, epoch: [batch], 0)
+    method.network.initialized.fill_(False)
+    method.on_epoch_start(0)
+    f = method.encode(batch.x).double()
+    mu, basis = pooling.mean.double(), pooling.basis.double()
+    c = (f - mu) @ basis
+    readouts = method.linear_readouts()
     for m, task in enumerate(model.tasks):
-        weight = network.readouts[task.name].weight.detach().double()
-        axis = pooling.basis[:, m].double()
+        v, cm, y = basis[:, m], c[:, m], batch.targets[task.name].double()
+        weight, bias = (t.double() for t in readouts[task.name])
         if task.kind == "classification":
-            assert weight.shape == (10, 16)
+            onehot = torch.nn.functional.one_hot(y.long(), task.num_classes).double()
+            centres = (onehot.T @ cm) / onehot.sum(0)
+            alpha = 1 / ((cm - centres[y.long()]) ** 2).mean()
+            expected_weight = alpha * centres[:, None] * v[None, :]
+            expected_bias = -alpha * centres * (v @ mu) - alpha * centres**2 / 2
+            logits = alpha * (cm[:, None] * centres[None, :] - centres[None, :] ** 2 / 2)
         else:
-            cos = float(weight[0] @ axis / weight[0].norm())
-            assert abs(cos) > 0.5  # still near its axis after one epoch of training
+            covariance = ((cm - cm.mean()) * (y - y.mean())).mean()
+            scale = y.std(correction=0) / cm.std(correction=0) * torch.sign(covariance)
+            expected_weight = scale * v[None, :]
+            expected_bias = (y.mean() - scale * (cm.mean() + v @ mu)).reshape(1)
+            logits = (y.mean() + scale * (cm - cm.mean()))[:, None]
+        assert torch.allclose(weight, expected_weight, rtol=1e-4, atol=1e-6), task.name
+        assert torch.allclose(bias, expected_bias, rtol=1e-4, atol=1e-5), task.name
+        assert torch.allclose(f @ weight.T + bias, logits, rtol=1e-4, atol=1e-4), task.name
 
 
 @pytest.fixture(scope="module")
@@ -107,20 +132,30 @@ def test_readout_initialisation_is_exactly_along_the_axes(
 
 
 def test_image_inputs_are_required() -> None:
-    from orthomtl.config import ModelConfig
-    from orthomtl.methods.domain_expansion import DomainExpansion
-    from orthomtl.tasks import Task
-
     with pytest.raises(ValueError, match=r"two views need image inputs \(C, H, W\)"):
         DomainExpansion([Task("y", "regression")], (5,), ModelConfig(encoder="mlp"))
 
 
+@pytest.mark.parametrize(
+    ("encoder", "options", "last"),
+    [("convnet", {"channels": [8, 16]}, "fc"), ("mlp", {"hidden": [32]}, "net.2")],
+    ids=["convnet", "mlp"],
+)
+def test_encoder_has_no_final_bias(encoder: str, options: dict, last: str) -> None:
+    """The losses see f only through (f − μ)V, and μ absorbs a bias of the layer producing f: its
+    true gradient is 0, so it is not built (the other layers keep theirs)."""
+    tasks = [Task("digit", "classification", 10), Task("angle", "angle")]
+    model = ModelConfig(encoder=encoder, latent_dim=16, encoder_options=options)
+    names = set(DomainExpansion(tasks, (1, 28, 28), model).network.encoder.state_dict())
+    assert f"{last}.weight" in names and f"{last}.bias" not in names
+    assert any(name.endswith("bias") for name in names)
+
+
 def test_two_processes_give_the_same_basis(tmp_path: Path) -> None:
-    """Plain SGD on a short run (two steps per epoch, two refreshes after training). The losses
-    only see coefficient differences, so the encoder's last bias has a true gradient of 0; Adam
-    would turn its float noise (which differs between 1 and 2 processes) into lr-sized steps, and
-    the streamed statistics would see that drift. SGD leaves it still, so the comparison tests the
-    gathered contrastive batch and the summed statistics alone."""
+    """Adam on a short run (two steps per epoch, two refreshes after training). The losses only
+    see coefficient differences, so a bias on the encoder's last layer would have a true gradient
+    of 0, and Adam would turn its float noise (which differs between 1 and 2 processes) into
+    lr-sized steps; Domain Expansion builds its encoder without that bias, so the runs agree."""
     rng = np.random.default_rng(0)
     n = 100
     value = rng.uniform(-1, 1, n)
@@ -141,7 +176,7 @@ def test_two_processes_give_the_same_basis(tmp_path: Path) -> None:
         config["data"] = {"name": "image-npz", "path": str(tmp_path / "toy.npz"), "batch_size": 32}
         config["model"]["encoder"] = "mlp"
         config["model"]["encoder_options"] = {"hidden": [32]}
-        config["optim"] = {"name": "sgd", "lr": 0.05, "momentum": 0.0}
+        config["optim"] = {"name": "adam", "lr": 0.01}
         configs.append(write_config(tmp_path / f"de{devices}.yaml", config))
     for devices, path in zip((1, 2), configs, strict=True):
         train_in_subprocess(tmp_path / f"report{devices}.json", [path])

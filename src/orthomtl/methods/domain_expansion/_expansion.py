@@ -139,7 +139,9 @@ class DomainExpansion(Method):
                 f"class task, 1 per other task) but model.latent_dim is {model.latent_dim}; lower "
                 "method.class_axes or raise model.latent_dim."
             )
-        encoder = build_encoder(model.encoder, input_shape, model.latent_dim, model.encoder_options)
+        encoder = build_encoder(
+            model.encoder, input_shape, model.latent_dim, model.encoder_options, final_bias=False
+        )
         options = PoolingOptions(
             cov_fraction=cov_fraction,
             refresh=refresh,

@@ -145,12 +145,21 @@ class HPS(Method):
 
     def on_after_optimizer_step(self, batch: Batch, losses: dict[str, Tensor]) -> None:
         if isinstance(self.scalarizer, FAMO):
-            with torch.no_grad():
-                _, outputs = self.network(batch.x)
-                after = torch.stack(self._task_losses(outputs, batch.targets))
-                if self.fabric.world_size > 1:
-                    after = self._all_reduce_mean(after)
-            self.scalarizer.update(after)
+            self.scalarizer.update(self._losses_after_step(batch))
+
+    @torch.no_grad()
+    def _losses_after_step(self, batch: Batch) -> Tensor:
+        """FAMO's losses of ``batch`` re-evaluated after the step, in training mode like the losses
+        before it (as TorchJD's FAMO and the paper do), but with every buffer of the network (the
+        BatchNorm running statistics) put back afterwards: they move once per step, as with any
+        other weighting."""
+        network = self.network
+        buffers = [(buffer, buffer.clone()) for buffer in network.buffers()]
+        _, outputs = network(batch.x)
+        for buffer, saved in buffers:
+            buffer.copy_(saved)
+        after = torch.stack(self._task_losses(outputs, batch.targets))
+        return self._all_reduce_mean(after) if self.fabric.world_size > 1 else after
 
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
         if isinstance(self.scalarizer, DWA):
