@@ -40,7 +40,6 @@ it) after every run (partial results survive an interruption); run directories g
 
 import argparse
 import json
-import math
 import multiprocessing as mp
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -48,24 +47,13 @@ from pathlib import Path
 from typing import Any
 
 import _common
-import numpy as np
+import _latent_scores as scores
 import torch
 import yaml
-from torch import Tensor
 
 import orthomtl
-from orthomtl.api import load_data
-from orthomtl.config import from_dict
-from orthomtl.data import TaskDataset
 from orthomtl.engine import read_results
-from orthomtl.metrics.functional import (
-    class_centres,
-    composition_similarity,
-    mean_std,
-    score_on_pca_axes,
-)
 from orthomtl.pooling import task_axes
-from orthomtl.tasks import Task, circular_distance
 
 ROOT = _common.ROOT
 CONFIG = ROOT / "configs" / "de_rotated_digits.yaml"
@@ -86,24 +74,24 @@ COLUMNS = [  # (key in the per-run metrics, header)
     ("angle/mae", "MAE(angle, rad) ↓"),
     ("digit/accuracy", "accuracy(digit) ↑"),
 ]
-ALGEBRA = [  # DE only: concept algebra on the test split (algebra_checks)
+ALGEBRA = [  # DE only: concept algebra on the test split (_latent_scores.algebra_checks)
     ("composition/raw", "comp. raw ↑"),
     ("composition/paper_raw", "comp. raw, paper's solve"),
-    ("algebra/digit_to_q", "compose([digit]) → q's digit ↑"),
-    ("algebra/angle_kept_mean", "… angle change (rad) ↓"),
-    ("algebra/paper/digit_to_q", "paper's solve: → q's digit"),
-    ("algebra/paper/angle_kept_mean", "… angle change (rad)"),
+    ("algebra/digit/to_q", "compose([digit]) → q's digit ↑"),
+    ("algebra/digit/angle_change", "… angle change (rad) ↓"),
+    ("algebra/paper/digit/to_q", "paper's solve: → q's digit"),
+    ("algebra/paper/digit/angle_change", "… angle change (rad)"),
     ("algebra/identity_max", "max abs(compose([]) − f_p) ↓"),
-    ("algebra/edit_error_max", "max edit error (rad) ↓"),
+    ("algebra/angle/edit_error_max", "max edit error (rad) ↓"),
 ]
 TARGETS = {
     "angle/spearman": (0.90, ">="),
     "digit/v_score": (0.90, ">="),
     "composition/raw": (0.85, ">="),
-    "algebra/digit_to_q": (0.90, ">="),
-    "algebra/angle_kept_mean": (0.2, "<="),
+    "algebra/digit/to_q": (0.90, ">="),
+    "algebra/digit/angle_change": (0.2, "<="),
     "algebra/identity_max": (1e-5, "<="),
-    "algebra/edit_error_max": (0.02, "<="),
+    "algebra/angle/edit_error_max": (0.02, "<="),
 }
 
 
@@ -123,107 +111,6 @@ def make_config(args: argparse.Namespace, method: str, seed: int) -> dict[str, A
     return config
 
 
-def split_arrays(split: TaskDataset, epoch: int = 0) -> tuple[Tensor, dict[str, np.ndarray]]:
-    """A whole split's inputs and labels (the augmentation draws of ``epoch``)."""
-    split.set_epoch(epoch)
-    batch = split.__getitems__(list(range(len(split))))
-    return batch.x, {k: v.numpy() for k, v in batch.targets.items()}
-
-
-def encode(model: orthomtl.TrainedModel, x: Tensor, chunk: int = 1024) -> np.ndarray:
-    return torch.cat([model.encode(part) for part in x.split(chunk)]).double().numpy()
-
-
-def least_squares(latent: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A scalar decoder y ≈ w·f + b, by least squares on the labelled rows."""
-    keep = ~np.isnan(y)
-    design = np.hstack([latent[keep], np.ones((int(keep.sum()), 1))])
-    solution, *_ = np.linalg.lstsq(design, y[keep], rcond=None)
-    return solution[None, :-1], solution[-1:]
-
-
-def score_baseline(run_dir: Path, config: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Latent metrics of a baseline run: PCA axes of the training latent, assigned to the tasks
-    on the test set, and composition similarity with its floor and ceiling."""
-    model = orthomtl.load(run_dir)
-    data = load_data(from_dict(config), seed)
-    tasks: list[Task] = model.tasks
-    x_test, y_test = split_arrays(data.test)
-    x_train, y_train = split_arrays(data.train, epoch=0)
-    f_test, f_train = encode(model, x_test), encode(model, x_train)
-    class_axes = yaml.safe_load(CONFIG.read_text())["method"].get("class_axes", 1)
-    sizes = [len(columns) for columns in task_axes(tasks, class_axes)]
-    scores = score_on_pca_axes(
-        f_test, y_test, tasks, axes_per_task=sizes, fit_latent=f_train, seed=0
-    )
-    out: dict[str, Any] = {f"{t.name}/{scores[t.name].metric}": scores[t.name].value for t in tasks}
-    out["pca_axes"] = {t.name: scores[t.name].axes for t in tasks}
-    mean = f_train.mean(axis=0)
-    _, _, right = np.linalg.svd(f_train - mean, full_matrices=False)
-    basis = np.stack([right[a] for t in tasks for a in scores[t.name].axes], axis=1)
-    axes = task_axes(tasks, class_axes)
-    readouts = model.method.linear_readouts()
-    if readouts is None:
-        raise ValueError("Composition of a baseline needs linear heads (model.head: linear).")
-    decoders = []
-    for task in tasks:
-        if task.kind == "classification":
-            weight, bias = readouts[task.name]
-            decoders.append((weight.double().numpy(), bias.double().numpy()))
-        else:
-            decoders.append(least_squares(f_train, y_train[task.name].astype(np.float64)))
-    centres = class_centres(f_train, y_train, mean, basis, tasks, axes)
-    comp = composition_similarity(
-        f_test, mean, basis, decoders, y_test, tasks, axes=axes, centres=centres, seed=0
-    )
-    out.update(comp.as_dict())
-    return out
-
-
-def algebra_checks(run_dir: Path, config: dict[str, Any], seed: int) -> dict[str, float]:
-    """Concept algebra of a DE run on the test split, pairs (p, q) = its first and second half:
-    compose(["digit"]) decoding to q's digit and keeping p's angle, compose([]) against f_p, and
-    edit(f, "angle", δ) for δ in ±0.3, 1.0 rad; the same compose with the paper's stacked solve
-    and logit swap, and its composition similarity."""
-    model = orthomtl.load(run_dir)
-    algebra = orthomtl.ConceptAlgebra(model)
-    x, labels = split_arrays(load_data(from_dict(config), seed).test)
-    f = torch.cat([algebra.encode(part) for part in x.split(1024)])
-    half = f.shape[0] // 2
-    f_p, f_q = f[:half], f[half : 2 * half]
-    source, target = algebra.decode(f_p), algebra.decode(f_q)
-    out: dict[str, float] = {}
-    for name, options in (("", {}), ("paper/", {"solve": "stacked", "class_target": "swap"})):
-        mixed = algebra.decode(algebra.compose(f_p, f_q, ["digit"], **options))
-        kept = circular_distance(mixed["angle"] - source["angle"])
-        out[f"algebra/{name}digit_to_q"] = float((mixed["digit"] == target["digit"]).float().mean())
-        out[f"algebra/{name}angle_kept_mean"] = float(kept.mean())
-        out[f"algebra/{name}angle_kept_max"] = float(kept.max())
-    out["algebra/identity_max"] = float((algebra.compose(f_p, f_q, []) - f_p).abs().max())
-    before = algebra.decode(f)["angle"]
-    errors = [
-        circular_distance(algebra.decode(algebra.edit(f, "angle", delta))["angle"] - before - delta)
-        for delta in (0.3, -0.3, 1.0)
-    ]
-    out["algebra/edit_error_max"] = float(torch.cat(errors).max())
-    method = model.method
-    readouts = method.linear_readouts()
-    paper = composition_similarity(
-        f.double().numpy(),
-        method.pooling.mean.double().numpy(),
-        method.pooling.basis.double().numpy(),
-        [tuple(a.double().numpy() for a in readouts[t.name]) for t in model.tasks],
-        labels,
-        model.tasks,
-        axes=method.axes,
-        solve="stacked",
-        class_target="swap",
-        seed=0,
-    )
-    out["composition/paper_raw"] = paper.raw
-    return out
-
-
 def run_one(args: argparse.Namespace, method: str, seed: int) -> dict[str, Any]:
     config = make_config(args, method, seed)
     start = time.perf_counter()
@@ -235,9 +122,11 @@ def run_one(args: argparse.Namespace, method: str, seed: int) -> dict[str, Any]:
     if method.startswith("de"):
         metrics.update({k: v for k, v in test.items() if k.startswith("composition/")})
         metrics.update({k: test[k] for k, _ in COLUMNS if k in test})
-        metrics.update(algebra_checks(run_dir, config, seed))
+        metrics.update(scores.algebra_checks(run_dir, config, seed))
     else:
-        metrics.update(score_baseline(run_dir, config, seed))
+        class_axes = yaml.safe_load(CONFIG.read_text())["method"].get("class_axes", 1)
+        axes = task_axes(orthomtl.load(run_dir).tasks, class_axes)
+        metrics.update(scores.score_baseline(run_dir, config, seed, axes))
     try:
         shown = str(run_dir.relative_to(ROOT))
     except ValueError:  # a directory outside the repository: its name only
@@ -252,33 +141,9 @@ def run_one(args: argparse.Namespace, method: str, seed: int) -> dict[str, Any]:
     }
 
 
-def cell(values: list[float]) -> str:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    if not values:
-        return "–"
-    mean, std = mean_std(values)
-    if 0 < abs(mean) < 1e-3:
-        return f"{mean:.1e} ± {std:.1e}"
-    return f"{mean:.3f} ± {std:.3f}"
-
-
-def rows(
-    runs: list[dict[str, Any]], columns: list[tuple[str, str]], methods: list[str]
-) -> list[str]:
-    """Markdown rows: one per method, mean ± std over the finished seeds."""
-    lines = ["| method | seeds | " + " | ".join(h for _, h in columns) + " |"]
-    lines.append("|---" * (len(columns) + 2) + "|")
-    for method in methods:
-        mine = [r for r in runs if r["method"] == method]
-        if mine:
-            cells = [cell([r["metrics"].get(k, math.nan) for r in mine]) for k, _ in columns]
-            lines.append(f"| {METHODS[method][0]} | {len(mine)} | " + " | ".join(cells) + " |")
-    return lines
-
-
 def table(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
     """Markdown: the metrics of every method, then DE's concept algebra, then the targets."""
-    de = [r for r in runs if r["method"] == "de"]
+    labels = {key: label for key, (label, _) in METHODS.items()}
     notes = [
         "",
         f"{args.data}, test split; encoder convnet (latent 64), {args.epochs} stage-1 epochs, "
@@ -295,17 +160,11 @@ def table(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "Concept algebra of DE (pairs: the test split's first and second halves; the paper's "
         "solve = stacked pseudo-inverse with swapped logits):",
         "",
+        *scores.rows(runs, ALGEBRA, {k: v for k, v in labels.items() if k.startswith("de")}),
+        "",
+        *scores.verdicts([r for r in runs if r["method"] == "de"], TARGETS, "DE"),
     ]
-    notes += rows(runs, ALGEBRA, [m for m in METHODS if m.startswith("de")])
-    notes.append("")
-    for key, (target, sense) in TARGETS.items():
-        values = [r["metrics"][key] for r in de if key in r["metrics"]]
-        if values:
-            mean = float(np.mean(values))
-            met = mean >= target if sense == ">=" else mean <= target
-            verdict = "met" if met else "MISSED"
-            notes.append(f"DE target {key} {sense} {target:g}: {mean:.4g} ({verdict}).")
-    return "\n".join(rows(runs, COLUMNS, list(METHODS)) + notes) + "\n"
+    return "\n".join(scores.rows(runs, COLUMNS, labels) + notes) + "\n"
 
 
 def write(runs: list[dict[str, Any]], args: argparse.Namespace, started: float) -> str:
