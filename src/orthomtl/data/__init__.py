@@ -24,6 +24,7 @@ from orthomtl.data._base import (
     select_tasks,
     split_indices,
 )
+from orthomtl.data._distort import StrokeDistortion
 from orthomtl.data._dsprites import load_dsprites
 from orthomtl.data._image_npz import load_image_npz
 from orthomtl.data._mnist import load_mnist
@@ -44,6 +45,7 @@ __all__ = [
     "RandomRotation",
     "SaltAndPepper",
     "ShapesDataset",
+    "StrokeDistortion",
     "TaskData",
     "TaskDataset",
     "intensity_maps",

@@ -37,6 +37,9 @@ def load_rotated_digits(
     path: str | None = None,
     tasks: list[str] | None = None,
     max_degrees: float = 90.0,
+    thickness: float = 0.0,
+    elastic: float = 0.0,
+    elastic_sigma: float = 4.0,
 ) -> TaskData:
     """Load ``rotated-digits``: 1257 train, 180 val and 360 test images (a fixed split).
 
@@ -45,6 +48,10 @@ def load_rotated_digits(
         path: must be ``None``; the data ships with scikit-learn.
         tasks: any of ``digit``, ``angle``; ``None`` for both.
         max_degrees: angles are uniform in ``[-max_degrees, max_degrees]`` degrees.
+        thickness: probability that a digit's strokes are made thicker or thinner (half each).
+        elastic: largest elastic displacement in px (0: none), of a field smoothed over
+            ``elastic_sigma`` px. Distortions come before the rotation, on every split
+            (``orthomtl.data.StrokeDistortion``), and make the digits harder.
 
     Returns:
         The three splits, with inputs (1, 28, 28).
@@ -65,6 +72,9 @@ def load_rotated_digits(
         tasks=tasks,
         rotate_images=True,
         max_degrees=max_degrees,
+        thickness=thickness,
+        elastic=elastic,
+        elastic_sigma=elastic_sigma,
     )
 
 
@@ -77,6 +87,11 @@ DATASETS.register(NAME)(
         factors=(),
         needs_path=False,
         source="scikit-learn (sklearn.datasets.load_digits), bundled",
-        options={"max_degrees": "largest rotation in degrees (default 90)"},
+        options={
+            "max_degrees": "largest rotation in degrees (default 90)",
+            "thickness": "probability of a thicker or thinner stroke (default 0)",
+            "elastic": "largest elastic displacement in px (default 0: none)",
+            "elastic_sigma": "smoothness of the elastic field in px (default 4)",
+        },
     )
 )

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from orthomtl.data._augment import random_uniform
-from orthomtl.data._base import ArrayDataset, TaskData, select_tasks
+from orthomtl.data._base import ArrayDataset, BatchTransform, TaskData, select_tasks
+from orthomtl.data._distort import StrokeDistortion, check_distortion
 from orthomtl.tasks import Task
 
 DIGIT = Task("digit", "classification", 10)
@@ -47,6 +48,22 @@ def rotate(x: Tensor, angles: Tensor) -> Tensor:
     ).to(x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class Chain:
+    """Batch transforms applied in turn; the extra targets of all of them are returned."""
+
+    def __init__(self, *transforms: BatchTransform) -> None:
+        self.transforms = transforms
+
+    def __call__(
+        self, x: Tensor, indices: np.ndarray, epoch: int
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        extra: dict[str, Tensor] = {}
+        for transform in self.transforms:
+            x, more = transform(x, indices, epoch)
+            extra.update(more)
+        return x, extra
 
 
 class RandomRotation:
@@ -89,6 +106,9 @@ def digit_task_data(
     rotate_images: bool,
     max_degrees: float,
     scale: float | None = None,
+    thickness: float = 0.0,
+    elastic: float = 0.0,
+    elastic_sigma: float = 4.0,
 ) -> TaskData:
     """The TaskData of a digit dataset whose images are randomly rotated.
 
@@ -103,21 +123,32 @@ def digit_task_data(
         max_degrees: the largest rotation, in degrees.
         scale: keep the images as given (e.g. uint8) and scale each batch to float32 before it is
             rotated (see ``ArrayDataset``); ``None`` stores them as float32.
+        thickness, elastic, elastic_sigma: stroke distortions before the rotation
+            (``StrokeDistortion``), on every split; none by default.
     """
+    check_distortion(thickness, elastic, elastic_sigma, name)
     available = [DIGIT, ANGLE] if rotate_images else [DIGIT]
     selected = select_tasks(available, tasks, name)
     target = "angle" if ANGLE in selected else None
-    rotations = [
-        RandomRotation(max_degrees, seed, fixed=False, target=target),
-        RandomRotation(max_degrees, 0, fixed=True, target=target),
-        RandomRotation(max_degrees, 1, fixed=True, target=target),
+    rotations: list[BatchTransform | None] = [
+        RandomRotation(max_degrees, seed, fixed=False, target=target) if rotate_images else None,
+        RandomRotation(max_degrees, 0, fixed=True, target=target) if rotate_images else None,
+        RandomRotation(max_degrees, 1, fixed=True, target=target) if rotate_images else None,
     ]
+    if thickness > 0 or elastic > 0:
+        streams = [(seed, False), (0, True), (1, True)]
+        rotations = [
+            Chain(StrokeDistortion(thickness, elastic, elastic_sigma, s, fixed), rotation)
+            if rotation is not None
+            else StrokeDistortion(thickness, elastic, elastic_sigma, s, fixed)
+            for rotation, (s, fixed) in zip(rotations, streams, strict=True)
+        ]
     train, val, test = (
         ArrayDataset(
             x,
             {"digit": y},
             selected,
-            transform=rotation if rotate_images else None,
+            transform=rotation,
             name=f"{name} {split}",
             scale=scale,
         )
