@@ -1,7 +1,9 @@
 """Wall time per training epoch of Domain Expansion with three ways of keeping its basis.
 
-One process trains stage 1 of ``domain_expansion`` on rotated-digits (convnet encoder, latent 64,
-batch 32, the method's default losses) in three variants that differ only in the basis upkeep:
+One process trains stage 1 of ``domain_expansion`` on rotated-digits (convnet encoder, batch 32,
+the method's default losses) at each latent dimension of ``--latent-dims`` (by default D = 64 and
+D = 2048, the convnet's final linear layer widened to 2048) in three variants that differ only in
+the basis upkeep:
 
 - (a) ``frozen``: ``refresh: frozen, freeze_after_epoch: 0``; after the first refresh no statistics
   are gathered and the basis never changes;
@@ -19,23 +21,29 @@ only one runs at a time: the turn passes at every epoch start in a fixed cycle (
 odd repeats), so epoch k of (a), (b) and (c) run back to back and drifting machine load hits them
 alike (the waiting threads are blocked and use no CPU; everything a run does, set-up and
 validation included, happens while it holds the turn). Each run validates only at its end and
-trains its readouts for one epoch, both untimed. Target: median epoch time (b)/(a) ≤ 1.03. Beside
-the ratio of the medians, the median over (repeat, epoch) of the back-to-back ratios is reported
-with a bootstrap 95% interval, which shows whether the machine's noise resolves the target.
+trains its readouts for one epoch, both untimed. Target at every D: median epoch time (b)/(a) ≤
+1.03. Beside the ratio of the medians, the median over (repeat, epoch) of the back-to-back ratios
+is reported with a bootstrap 95% interval, which shows whether the machine's noise resolves the
+target.
 
 Finer views of (b)'s extra cost: a paired A/B inside one run of (b) that switches streaming on
-and off on alternate batches, and a microbenchmark of each part of the per-step streaming work.
+and off on alternate batches, and a microbenchmark of the per-step streaming work on the trained
+pooling, with the update as it was before the rows were buffered (a float64 ``addmm_`` into fᵀf
+at every step) beside the buffered one (``OrthogonalPooling``'s own, flushes included).
 
 The refresh itself at D = 2048, M = 8 (full eigh vs the warm-started subspace solver; targets ≥ 5×
 faster and min |cos| ≥ 0.999) is measured by running ``benchmarks/pooling_refresh.py`` in a
 subprocess (with the same thread count) and reading its JSON.
 
-    .venv/bin/python benchmarks/de_overhead.py [--repeats 10] [--epochs 4] [--threads 1]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/de_overhead.py [--repeats 10] [--epochs 4]
+        [--threads 1] [--latent-dims 64 2048]
 
-Prints markdown tables and writes ``benchmarks/results/de_overhead.json``.
+Prints markdown tables and writes them to ``benchmarks/results/de_overhead.md`` and everything
+measured to ``benchmarks/results/de_overhead.json``.
 """
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -51,10 +59,12 @@ from typing import Any
 import _common
 import numpy as np
 import torch
+from torch import Tensor
 
 import orthomtl
 from orthomtl.engine import Callback
 from orthomtl.methods import DomainExpansion
+from orthomtl.pooling import PENDING_ROWS, OrthogonalPooling
 
 HERE, ROOT = _common.HERE, _common.ROOT
 
@@ -65,12 +75,13 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def base_config(epochs: int, seed: int, runs_dir: str) -> dict[str, Any]:
-    """The shared config: configs/de_rotated_digits.yaml's data, model and optimiser, stage 1 for
-    ``epochs`` epochs validated only at the end, one readout epoch."""
+def base_config(epochs: int, seed: int, runs_dir: str, latent_dim: int) -> dict[str, Any]:
+    """The shared config: configs/de_rotated_digits.yaml's data, model and optimiser (the convnet
+    with ``latent_dim`` outputs), stage 1 for ``epochs`` epochs validated only at the end, one
+    readout epoch."""
     return {
         "data": {"name": "rotated-digits", "batch_size": 32},
-        "model": {"encoder": "convnet", "latent_dim": 64},
+        "model": {"encoder": "convnet", "latent_dim": latent_dim},
         "method": {"name": "domain-expansion", "readout_epochs": 1},
         "optim": {"name": "adam", "lr": 1.0e-3, "weight_decay": 1.0e-2, "scheduler": "cosine"},
         "trainer": {
@@ -182,7 +193,7 @@ class TakeTurns(Callback):
 
 
 def interleaved_repeat(
-    order: list[str], epochs: int, seed: int, runs_dir: str
+    order: list[str], epochs: int, seed: int, runs_dir: str, latent_dim: int
 ) -> dict[str, EpochTimer]:
     """Train every variant once, epoch by epoch in turn (see the module docstring)."""
     turnstile = Turnstile(order)
@@ -192,7 +203,7 @@ def interleaved_repeat(
     def train(v: str) -> None:
         try:
             turnstile.wait(v)
-            config = base_config(epochs, seed, runs_dir)
+            config = base_config(epochs, seed, runs_dir, latent_dim)
             config["method"].update(VARIANTS[v][1])
             orthomtl.run(config, callbacks=[TakeTurns(turnstile, v), timers[v]])
         except BaseException as error:  # re-raised in the main thread
@@ -210,7 +221,7 @@ def interleaved_repeat(
     return timers
 
 
-def per_call_us(fn: Callable[[], object], calls: int = 2000) -> float:
+def per_call_us(fn: Callable[[], object], calls: int) -> float:
     """Median over 5 blocks of the mean wall microseconds per call."""
     fn()
     blocks = []
@@ -222,45 +233,49 @@ def per_call_us(fn: Callable[[], object], calls: int = 2000) -> float:
     return statistics.median(blocks)
 
 
+class PerStepStatistics(OrthogonalPooling):
+    """``OrthogonalPooling`` with the statistics update it had before the rows were buffered: the
+    rows, cast to float64, added to the count, Σf and, with one ``addmm_``, to fᵀf at every call."""
+
+    @torch.no_grad()
+    def _add(self, f: Tensor) -> None:
+        rows = f.detach().to(torch.float64)
+        self.stat_count.add_(rows.shape[0])
+        self.stat_sum.add_(rows.sum(dim=0))
+        self.stat_outer.addmm_(rows.T, rows)
+
+
 def streaming_breakdown(method: DomainExpansion, batch_size: int) -> dict[str, float]:
-    """Per-step cost (µs) of the parts of streaming, on a trained method's own modules, for the
-    2B rows of a batch's two views: the sample mask (computed in every variant, even when nothing
-    is collected) and ``_accumulate_share`` (only (b)), split into the boolean-mask row selection,
-    the float64 cast, the two augmented assignments ``self.stat_count += …`` and
-    ``self.stat_sum += …`` (which go through ``nn.Module.__setattr__``), the same two updates as
-    in-place ``add_`` (a possible change), and the D×D float64 ``addmm_``. The statistics are
-    restored afterwards."""
-    pooling = method.pooling
+    """Per-step cost (µs) of streaming the statistics, on copies of a trained method's pooling,
+    for the 2B rows of a batch's two views: the sample mask, the boolean-mask row selection,
+    ``_accumulate_share`` before buffering (``PerStepStatistics``) and now, both averaged over
+    enough steps for several flushes of the buffer, and one flush of a full buffer (ms)."""
+    pooling = copy.deepcopy(method.pooling)
+    before = PerStepStatistics(pooling.dim, pooling.num_axes, pooling.options)
+    before.load_state_dict(pooling.state_dict())
     index = torch.arange(batch_size)
     f = torch.randn(2 * batch_size, pooling.dim, requires_grad=True)
     mask = method._sample(index)
-    rows = f.detach()[mask].double()
-    total = rows.sum(dim=0)
-    saved = {n: b.clone() for n, b in pooling.named_buffers() if n.startswith("stat_")}
-
-    def augmented() -> None:
-        pooling.stat_count += rows.shape[0]
-        pooling.stat_sum += total
-
-    def in_place() -> None:
-        pooling.stat_count.add_(rows.shape[0])
-        pooling.stat_sum.add_(total)
-
-    out = {
-        "rows_per_step": int(mask.sum()),
-        "sample_mask_us": per_call_us(lambda: method._sample(index)),
-        "accumulate_share_us": per_call_us(lambda: pooling._accumulate_share(f, mask)),
-        "select_rows_us": per_call_us(lambda: f[mask]),
-        "cast_float64_us": per_call_us(lambda: f.detach()[mask].to(torch.float64)),
-        "row_sum_us": per_call_us(lambda: rows.sum(dim=0)),
-        "count_sum_augmented_assign_us": per_call_us(augmented),
-        "count_sum_in_place_us": per_call_us(in_place),
-        "addmm_us": per_call_us(lambda: pooling.stat_outer.addmm_(rows.T, rows)),
+    rows = int(mask.sum())
+    calls = 2000 if pooling.dim <= 256 else 300
+    assert calls * rows >= 4 * PENDING_ROWS, "too few steps to average over the flushes"
+    fast = 2000  # calls for the parts that cost microseconds at any D
+    full = torch.randn(PENDING_ROWS, pooling.dim)
+    flushes = []
+    for _ in range(5):
+        pooling.reset_statistics()
+        pooling.accumulate(full[:-1])
+        start = time.perf_counter()
+        pooling.flush_statistics()
+        flushes.append(time.perf_counter() - start)
+    return {
+        "rows_per_step": rows,
+        "sample_mask_us": per_call_us(lambda: method._sample(index), fast),
+        "select_rows_us": per_call_us(lambda: f[mask], fast),
+        "accumulate_share_before_us": per_call_us(lambda: before._accumulate_share(f, mask), calls),
+        "accumulate_share_us": per_call_us(lambda: pooling._accumulate_share(f, mask), calls),
+        "flush_ms": 1e3 * statistics.median(flushes),
     }
-    with torch.no_grad():
-        for name, value in saved.items():
-            getattr(pooling, name).copy_(value)
-    return out
 
 
 class AlternatingCollect(Callback):
@@ -314,9 +329,9 @@ class AlternatingCollect(Callback):
         }
 
 
-def alternating_run(epochs: int, seed: int, runs_dir: str) -> dict[str, float]:
+def alternating_run(epochs: int, seed: int, runs_dir: str, latent_dim: int) -> dict[str, float]:
     alternating = AlternatingCollect()
-    orthomtl.run(base_config(epochs, seed, runs_dir), callbacks=[alternating])
+    orthomtl.run(base_config(epochs, seed, runs_dir, latent_dim), callbacks=[alternating])
     return alternating.paired()
 
 
@@ -349,32 +364,20 @@ def bootstrap_median(values: list[float], resamples: int = 10_000) -> tuple[floa
     return float(low), float(high)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=10, help="interleaved repeats")
-    parser.add_argument("--epochs", type=int, default=4, help="stage-1 epochs per run (incl. 0)")
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--alternating-epochs", type=int, default=8, help="epochs of the paired on/off run"
-    )
-    parser.add_argument("--skip-refresh", action="store_true", help="skip pooling_refresh.py")
-    parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/)")
-    args = parser.parse_args()
-    if args.epochs < 2 or args.repeats < 1 or args.alternating_epochs < 2:
-        parser.error("--epochs and --alternating-epochs must be ≥ 2 and --repeats ≥ 1.")
-    torch.set_num_threads(args.threads)
+def measure(latent_dim: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement at one latent dimension: the interleaved repeats, the paired step A/B and
+    the streaming microbenchmark, with their summaries, ratios and estimates."""
     names = list(VARIANTS)
     load = [{"when": "start", "loadavg": os.getloadavg()}]
     epochs: dict[str, list[dict]] = {v: [] for v in names}
     streaming_method = None
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as runs_dir:
-        warmup = EpochTimer()  # untimed: the first run in a process pays one-off costs
-        orthomtl.run(base_config(2, args.seed, runs_dir), callbacks=[warmup])
+        warmup = EpochTimer()  # untimed: the first run at each D pays one-off costs
+        orthomtl.run(base_config(2, args.seed, runs_dir, latent_dim), callbacks=[warmup])
         for r in range(args.repeats):
             order = ["a", "b", "c"] if r % 2 == 0 else ["a", "c", "b"]
-            timers = interleaved_repeat(order, args.epochs, args.seed, runs_dir)
+            timers = interleaved_repeat(order, args.epochs, args.seed, runs_dir, latent_dim)
             for v in names:
                 timed = [dict(e, repeat=r) for e in timers[v].epochs if e["epoch"] > 0]
                 epochs[v].extend(timed)
@@ -383,9 +386,11 @@ def main() -> None:
                 f"{v} " + ", ".join(f"{e['wall_s']:.2f}" for e in epochs[v][-args.epochs + 1 :])
                 for v in names
             )
-            print(f"repeat {r} ({'→'.join(order)}): epoch wall s: {walls}", flush=True)
+            print(
+                f"D={latent_dim} repeat {r} ({'→'.join(order)}): epoch wall s: {walls}", flush=True
+            )
             load.append({"when": f"after repeat {r}", "loadavg": os.getloadavg()})
-        alternating = alternating_run(args.alternating_epochs, args.seed, runs_dir)
+        alternating = alternating_run(args.alternating_epochs, args.seed, runs_dir, latent_dim)
         load.append({"when": "after the alternating run", "loadavg": os.getloadavg()})
     training_seconds = time.perf_counter() - began
 
@@ -404,25 +409,22 @@ def main() -> None:
             "epoch_start_work_ms_median": 1e3 * median([e["epoch_start_work_s"] for e in rows]),
             "step_wall_ms_median": median(steps),
         }
-    ratios: dict[str, dict[str, float]] = {}
+    ratios: dict[str, dict[str, Any]] = {}
     for v in ("b", "c"):
         pairs = list(zip(epochs["a"], epochs[v], strict=True))
         assert all((x["repeat"], x["epoch"]) == (y["repeat"], y["epoch"]) for x, y in pairs)
         paired = [y["wall_s"] / x["wall_s"] for x, y in pairs]
         paired_cpu = [y["cpu_s"] / x["cpu_s"] for x, y in pairs]
-        low, high = bootstrap_median(paired)
-        low_cpu, high_cpu = bootstrap_median(paired_cpu)
         ratios[f"{v}/a"] = {
             "epoch_wall": summary[v]["epoch_wall_s_median"] / summary["a"]["epoch_wall_s_median"],
             "epoch_cpu": summary[v]["epoch_cpu_s_median"] / summary["a"]["epoch_cpu_s_median"],
             "epoch_wall_min": summary[v]["epoch_wall_s_min"] / summary["a"]["epoch_wall_s_min"],
             "step_wall": summary[v]["step_wall_ms_median"] / summary["a"]["step_wall_ms_median"],
             "paired_wall_median": statistics.median(paired),
-            "paired_wall_ci95": [low, high],
+            "paired_wall_ci95": list(bootstrap_median(paired)),
             "paired_cpu_median": statistics.median(paired_cpu),
-            "paired_cpu_ci95": [low_cpu, high_cpu],
+            "paired_cpu_ci95": list(bootstrap_median(paired_cpu)),
         }
-    goal_b = ratios["b/a"]["epoch_wall"] <= 1.03
     assert streaming_method is not None
     breakdown = streaming_breakdown(streaming_method, 32)
     # (b)'s extra work per epoch: the per-step streaming cost and the refresh at the epoch start
@@ -431,99 +433,166 @@ def main() -> None:
         summary["b"]["epoch_start_work_ms_median"] - summary["a"]["epoch_start_work_ms_median"]
     )
     base_ms = 1e3 * summary["a"]["epoch_cpu_s_median"]
+    per_step_ms = (breakdown["sample_mask_us"] + breakdown["accumulate_share_us"]) / 1e3
+    before_ms = (breakdown["sample_mask_us"] + breakdown["accumulate_share_before_us"]) / 1e3
     estimates = {
         "from_paired_steps_cpu_mean": 1
         + (steps * alternating["diff_cpu_ms_mean"] + extra_start_ms) / base_ms,
-        "from_microbenchmark": 1
-        + (steps * breakdown["accumulate_share_us"] / 1e3 + extra_start_ms) / base_ms,
+        "from_microbenchmark": 1 + (steps * per_step_ms + extra_start_ms) / base_ms,
+        "from_microbenchmark_before_buffering": 1 + (steps * before_ms + extra_start_ms) / base_ms,
+        "from_microbenchmark_steps_only": 1 + steps * per_step_ms / base_ms,
+    }
+    return {
+        "latent_dim": latent_dim,
+        "summary": summary,
+        "ratios": ratios,
+        "goal_b_over_a_at_most_1.03": ratios["b/a"]["epoch_wall"] <= 1.03,
+        "b_over_a_estimates": estimates,
+        "paired_step_ab": alternating,
+        "streaming_breakdown_us_per_step": breakdown,
+        "epochs": epochs,
+        "training_wall_s": training_seconds,
+        "loadavg_1_5_15": load,
     }
 
-    print(
-        f"\nDomain Expansion stage 1 on rotated-digits (convnet, latent 64, batch 32); "
-        f"{args.threads} thread(s); {args.repeats} interleaved repeats × {args.epochs - 1} timed "
-        f"epochs per variant (epoch 0 excluded); {steps} steps/epoch.\n"
-    )
-    print(
+
+def report(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """The markdown tables and sentences of one latent dimension's ``measure``."""
+    summary, ratios = result["summary"], result["ratios"]
+    steps = summary["a"]["steps_per_epoch"]
+    lines = [
+        f"### D = {result['latent_dim']}",
+        "",
+        f"Domain Expansion stage 1 on rotated-digits (convnet, latent {result['latent_dim']}, "
+        f"batch 32); {args.threads} thread(s); {args.repeats} interleaved repeats × "
+        f"{args.epochs - 1} timed epochs per variant (epoch 0 excluded); {steps} steps/epoch.",
+        "",
         "| variant | epoch wall, median (s) | epoch CPU, median (s) | epoch-start work, median "
-        "(ms) | step, median (ms) | wall ÷ (a) | CPU ÷ (a) |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for v in names:
-        s = summary[v]
+        "(ms) | step, median (ms) | wall ÷ (a) | CPU ÷ (a) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for v, s in summary.items():
         rw = ratios.get(f"{v}/a", {"epoch_wall": 1.0, "epoch_cpu": 1.0})
-        print(
+        lines.append(
             f"| ({v}) {s['description']} | {s['epoch_wall_s_median']:.3f} | "
             f"{s['epoch_cpu_s_median']:.3f} | {s['epoch_start_work_ms_median']:.1f} | "
             f"{s['step_wall_ms_median']:.1f} | {rw['epoch_wall']:.3f} | {rw['epoch_cpu']:.3f} |"
         )
+    lines.append("")
     for key, r in ratios.items():
-        print(
-            f"\n({key[0]})/(a), back-to-back epochs: median ratio wall "
+        lines.append(
+            f"({key[0]})/(a), back-to-back epochs: median ratio wall "
             f"{r['paired_wall_median']:.3f} (95% CI {r['paired_wall_ci95'][0]:.3f}–"
             f"{r['paired_wall_ci95'][1]:.3f}), CPU {r['paired_cpu_median']:.3f} (95% CI "
             f"{r['paired_cpu_ci95'][0]:.3f}–{r['paired_cpu_ci95'][1]:.3f}); ratio of step "
-            f"medians {r['step_wall']:.3f}; ratio of fastest epochs {r['epoch_wall_min']:.3f}",
-            end="",
+            f"medians {r['step_wall']:.3f}; ratio of fastest epochs {r['epoch_wall_min']:.3f}"
         )
-    print(
-        f"\n\nGoal (b)/(a) ≤ 1.03 (ratio of median epoch wall times): "
-        f"{'met' if goal_b else 'NOT met'}."
-    )
-    alt = alternating
-    print(
-        f"\nPaired step A/B in one run of (b), streaming on/off on alternate batches "
+        lines.append("")
+    met = result["goal_b_over_a_at_most_1.03"]
+    alt, est = result["paired_step_ab"], result["b_over_a_estimates"]
+    breakdown = result["streaming_breakdown_us_per_step"]
+    lines += [
+        f"Goal (b)/(a) ≤ 1.03 (ratio of median epoch wall times): {'met' if met else 'NOT met'}.",
+        "",
+        f"Paired step A/B in one run of (b), streaming on/off on alternate batches "
         f"({alt['pairs']} pairs): on − off = {alt['diff_wall_ms_median']:+.2f} ms wall median "
         f"(mean {alt['diff_wall_ms_mean']:+.2f} ± {alt['diff_wall_ms_sem']:.2f} s.e.), "
         f"{alt['diff_cpu_ms_median']:+.2f} ms CPU median (mean {alt['diff_cpu_ms_mean']:+.2f} ± "
         f"{alt['diff_cpu_ms_sem']:.2f}); step CPU medians on/off "
-        f"{alt['step_cpu_ms_median_on']:.1f}/{alt['step_cpu_ms_median_off']:.1f} ms."
-    )
-    print(
+        f"{alt['step_cpu_ms_median_on']:.1f}/{alt['step_cpu_ms_median_off']:.1f} ms.",
+        "",
         f"(b)/(a) estimated from (a)'s epoch CPU, (b)'s extra epoch-start work and the per-step "
-        f"cost: {estimates['from_paired_steps_cpu_mean']:.4f} with the paired A/B's mean, "
-        f"{estimates['from_microbenchmark']:.4f} with the microbenchmark below."
-    )
-    print(f"\nStreaming cost per step (µs; {breakdown['rows_per_step']} of 64 rows sampled):\n")
-    print("| part | µs per step | runs in |")
-    print("|---|---:|---|")
-    where = {"sample_mask_us": "(a), (b), (c)", "count_sum_in_place_us": "proposed instead"}
+        f"cost: {est['from_paired_steps_cpu_mean']:.4f} with the paired A/B's mean, "
+        f"{est['from_microbenchmark']:.4f} with the microbenchmark below "
+        f"({est['from_microbenchmark_before_buffering']:.4f} with the update before buffering; "
+        f"{est['from_microbenchmark_steps_only']:.4f} from the per-step cost alone, without the "
+        "refresh).",
+        "",
+        f"Streaming cost per step ({breakdown['rows_per_step']} of 64 rows sampled; one flush of "
+        f"{PENDING_ROWS} rows into fᵀf: {breakdown['flush_ms']:.2f} ms):",
+        "",
+        "| part | µs per step | runs in |",
+        "|---|---:|---|",
+    ]
+    where = {
+        "select_rows_us": "(b), part of both updates",
+        "accumulate_share_before_us": "(b) before buffering: one addmm_ into fᵀf per step",
+        "accumulate_share_us": "(b) now: rows buffered, flushes amortised",
+    }
     for key, value in breakdown.items():
         if key.endswith("_us"):
-            print(f"| {key[:-3]} | {value:.1f} | {where.get(key, '(b)')} |")
+            lines.append(f"| {key[:-3]} | {value:.1f} | {where.get(key, '(b)')} |")
+    return [*lines, ""]
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=10, help="interleaved repeats")
+    parser.add_argument("--epochs", type=int, default=4, help="stage-1 epochs per run (incl. 0)")
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--latent-dims", type=int, nargs="+", default=[64, 2048], help="the convnet's latent D"
+    )
+    parser.add_argument(
+        "--alternating-epochs", type=int, default=8, help="epochs of the paired on/off run"
+    )
+    parser.add_argument("--skip-refresh", action="store_true", help="skip pooling_refresh.py")
+    parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/)")
+    args = parser.parse_args()
+    if args.epochs < 2 or args.repeats < 1 or args.alternating_epochs < 2:
+        parser.error("--epochs and --alternating-epochs must be ≥ 2 and --repeats ≥ 1.")
+    if min(args.latent_dims) < 2:
+        parser.error("--latent-dims must be ≥ 2 (the two tasks' axes).")
+    torch.set_num_threads(args.threads)
+    results = {d: measure(d, args) for d in args.latent_dims}
+    lines = ["## Domain Expansion overhead (benchmarks/de_overhead.py)", ""]
+    lines += ["| D | (b)/(a) epoch wall | back-to-back (b)/(a), 95% CI | goal ≤ 1.03 |"]
+    lines += ["|---:|---:|---|---|"]
+    for d, result in results.items():
+        r = result["ratios"]["b/a"]
+        lines.append(
+            f"| {d} | {r['epoch_wall']:.3f} | {r['paired_wall_median']:.3f} "
+            f"({r['paired_wall_ci95'][0]:.3f}–{r['paired_wall_ci95'][1]:.3f}) | "
+            f"{'met' if result['goal_b_over_a_at_most_1.03'] else 'NOT met'} |"
+        )
+    lines.append("")
+    for result in results.values():
+        lines += report(result, args)
     refresh: dict[str, Any] | None = None
     if not args.skip_refresh:
         refresh, stdout = refresh_benchmark(args.threads)
-        print("\nRefresh at D=2048, M=8 (benchmarks/pooling_refresh.py):")
-        print(stdout.split("Wrote")[0].rstrip())
+        lines += ["Refresh at D=2048, M=8 (benchmarks/pooling_refresh.py):", ""]
+        lines += [stdout.split("Wrote")[0].strip(), ""]
+    markdown = "\n".join(lines)
+    print("\n" + markdown)
 
     payload = {
-        "command": f".venv/bin/python benchmarks/de_overhead.py --repeats {args.repeats} "
+        "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} "
+        f".venv/bin/python benchmarks/de_overhead.py --repeats {args.repeats} "
         f"--epochs {args.epochs} --threads {args.threads} --seed {args.seed} "
+        f"--latent-dims {' '.join(map(str, args.latent_dims))} "
         f"--alternating-epochs {args.alternating_epochs}"
         + (" --skip-refresh" if args.skip_refresh else ""),
         "config": {
-            **base_config(args.epochs, args.seed, "<temporary directory>"),
-            "variants": {v: VARIANTS[v][1] for v in names},
+            **base_config(args.epochs, args.seed, "<temporary directory>", args.latent_dims[0]),
+            "latent_dims": args.latent_dims,
+            "variants": {v: VARIANTS[v][1] for v in VARIANTS},
         },
         "protocol": {
             "repeats": args.repeats,
             "stage1_epochs_per_run": args.epochs,
             "timed_epochs_per_run": args.epochs - 1,
             "excluded": "epoch 0 (initial statistics pass in every variant), validation, "
-            "checkpoints, readout stage; one untimed warm-up run of (b) first",
+            "checkpoints, readout stage; one untimed warm-up run of (b) first at each D",
             "interleaving": "three threads per repeat, one running at a time, the turn passed "
             "at every epoch start in the cycle a→b→c (even repeats) or a→c→b (odd repeats)",
             "timing": "callback on_epoch_start -> on_epoch_end, time.perf_counter and "
             "time.process_time",
             "threads": args.threads,
+            "pending_rows": PENDING_ROWS,
         },
-        "summary": summary,
-        "ratios": ratios,
-        "goals": {"b_over_a_at_most_1.03": goal_b},
-        "b_over_a_estimates": estimates,
-        "paired_step_ab": alternating,
-        "streaming_breakdown_us_per_step": breakdown,
+        "latent_dims": {str(d): result for d, result in results.items()},
         "refresh_d2048_m8": None
         if refresh is None
         else {
@@ -531,16 +600,14 @@ def main() -> None:
             **{k: v for k, v in refresh.items() if k != _common.ENVIRONMENT_KEY},
             "threads": refresh[_common.ENVIRONMENT_KEY]["threads"]["torch"],
         },
-        "epochs": {v: epochs[v] for v in names},
-        "training_wall_s": training_seconds,
         "machine": {
-            "loadavg_1_5_15": load,
             "note": "shared machine: other engineers' processes may run on the same cores; "
             "variants are interleaved epoch by epoch so load drift hits them alike, and CPU "
             "times are reported beside wall times",
         },
     }
-    shown = _common.write_results("de_overhead", payload, out=args.out).resolve()
+    shown = _common.write_results("de_overhead", payload, markdown=markdown, out=args.out)
+    shown = shown.resolve()
     print(f"Wrote {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown}")
 
 

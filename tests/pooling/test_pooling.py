@@ -1,6 +1,7 @@
 """OrthogonalPooling: options, input, projection, statistics, state and reduction (the refresh
 itself is tested in ``test_pooling_refresh``)."""
 
+import copy
 import io
 import threading
 from collections.abc import Callable
@@ -9,7 +10,13 @@ import pytest
 import torch
 from torch import Tensor
 
-from orthomtl.pooling import OrthogonalPooling, PoolingOptions, statistics_buffer_names
+from orthomtl.pooling import (
+    PENDING_ROWS,
+    OrthogonalPooling,
+    PoolingOptions,
+    statistics_buffer_names,
+)
+from orthomtl.pooling._statistics import STATISTICS
 
 
 def orthonormal(rows: int, cols: int, seed: int) -> Tensor:
@@ -113,17 +120,85 @@ def test_gradients_reach_features_but_not_mean_or_basis() -> None:
 
 # --- statistics, state and reduction -----------------------------------------------------------
 def test_statistics_are_float64_sums_and_survive_a_cast() -> None:
-    x = torch.randn(20, 4)
+    x, y = torch.randn(20, 4), torch.randn(7, 4)
     pool = OrthogonalPooling(4, 2)
     pool.accumulate(x)
     assert pool.stat_count.item() == 20
     torch.testing.assert_close(pool.stat_sum, x.double().sum(0))
+    assert not pool.stat_outer.any()  # the rows wait for one product with later ones
+    pool.flush_statistics()
     torch.testing.assert_close(pool.stat_outer, x.double().T @ x.double())
-    before = pool.stat_outer.clone()
-    pool.half()
+    pool.accumulate(y)
+    pool.half()  # flushes the waiting rows before casting the rest
     assert pool.basis.dtype == torch.float16
-    assert all(getattr(pool, n).dtype == torch.float64 for n in ("stat_count", "stat_sum"))
-    assert torch.equal(pool.stat_outer, before)
+    assert all(getattr(pool, n).dtype == torch.float64 for n in STATISTICS)
+    both = torch.cat([x, y]).double()
+    torch.testing.assert_close(pool.stat_outer, both.T @ both)
+    pool.accumulate(x.half())  # into a buffer reallocated by the cast, still float64
+    pool.flush_statistics()
+    assert pool._pending is not None and pool._pending.dtype == torch.float64
+    assert pool.stat_count.item() == 47
+
+
+def per_step_statistics(batches: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    """The statistics as a float64 update per batch computes them (the path before buffering)."""
+    dim = batches[0].shape[1]
+    count = torch.zeros((), dtype=torch.float64)
+    total = torch.zeros(dim, dtype=torch.float64)
+    outer = torch.zeros(dim, dim, dtype=torch.float64)
+    for batch in batches:
+        rows = batch.double()
+        count += rows.shape[0]
+        total += rows.sum(0)
+        outer.addmm_(rows.T, rows)
+    return count, total, outer
+
+
+def test_buffered_statistics_equal_the_per_step_float64_sums() -> None:
+    """Training-sized shares (a few rows), batches that overflow the buffer and batches larger
+    than it, over many steps: the count and Σf are the per-step ones bit for bit, fᵀf to float64
+    rounding, and the buffer never grows."""
+    gen = torch.Generator().manual_seed(18)
+    sizes = [int(s) for s in torch.randint(0, 14, (400,), generator=gen)]
+    sizes[50:53] = [PENDING_ROWS - 3, 9, PENDING_ROWS + 40]
+    batches = [3 * torch.randn(n, 24, generator=gen) + 1 for n in sizes]
+    pool = OrthogonalPooling(24, 3)
+    for batch in batches:
+        pool.accumulate(batch)
+        assert pool._pending_rows <= PENDING_ROWS
+    assert pool._pending is not None and pool._pending.shape == (PENDING_ROWS, 24)
+    assert pool._pending_rows > 0  # some rows still wait: the flush below adds them
+    pool.flush_statistics()
+    count, total, outer = per_step_statistics(batches)
+    assert torch.equal(pool.stat_count, count) and torch.equal(pool.stat_sum, total)
+    torch.testing.assert_close(pool.stat_outer, outer, rtol=1e-12, atol=0)
+
+
+def test_waiting_rows_enter_state_dicts_reductions_and_refreshes() -> None:
+    x = spectrum_data(100, 6, seed=19).float()
+    early, late = x[:60], x[60:]
+    expected = per_step_statistics([early, late])
+    pool = fitted(early, 2)  # refreshed: statistics empty
+    pool.accumulate(late)
+    state = copy.deepcopy(pool.state_dict())  # a state dict shares the buffers' storage
+    assert pool._pending_rows == 0  # saving flushed the waiting rows into the buffers it saves
+    assert torch.equal(state["stat_outer"], late.double().T @ late.double())
+    flat: list[Tensor] = []
+    pool.accumulate(early)
+    pool.reduce_statistics(lambda t: flat.append(t.clone()) or t)
+    torch.testing.assert_close(flat[0][-36:].view(6, 6), expected[2], rtol=1e-12, atol=0)
+    pool.accumulate(x)
+    pool.reset_statistics()  # drops the waiting rows too
+    pool.flush_statistics()
+    assert not any(getattr(pool, name).any() for name in STATISTICS)
+    pool.accumulate(early)
+    pool.load_state_dict(state)  # the loaded statistics replace the waiting rows
+    pool.flush_statistics()
+    assert torch.equal(pool.stat_outer, state["stat_outer"])
+    assert pool.stat_count.item() == 40
+    resumed = fitted(early, 2)
+    resumed.accumulate(late)
+    assert pool.refresh() == resumed.refresh()  # refresh() adds the waiting rows first
 
 
 @pytest.mark.parametrize("fraction", [0.25, 1.0])

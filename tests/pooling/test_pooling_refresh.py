@@ -127,6 +127,29 @@ def test_refresh_schedules() -> None:
     assert not frozen.should_refresh(1, 15, epoch_start=False)
 
 
+@pytest.mark.parametrize("every", [4, 5])  # divides the 12 steps per epoch, and does not
+def test_steps_schedule_refreshes_after_steps_and_never_at_an_epoch_start(every: int) -> None:
+    """Drives the pooling as ``DomainExpansion`` does: at each epoch start a refresh if asked
+    (``epoch_start=True``), after each optimisation step a refresh if asked. A refresh at the epoch
+    start right after a step's refresh would find no statistics."""
+    options = PoolingOptions(refresh="steps", refresh_every_steps=every, cov_fraction=1.0)
+    pool = OrthogonalPooling(6, 2, options)
+    batches = spectrum_data(36 * 8, 6, seed=17).float().split(8)
+    pool.accumulate(batches[0])
+    pool.refresh()
+    refreshed, step = [], 0
+    for epoch in range(3):
+        assert not pool.should_refresh(epoch, step, epoch_start=True)
+        for batch in batches[12 * epoch : 12 * (epoch + 1)]:
+            pool(batch)
+            step += 1
+            if pool.should_refresh(epoch, step, epoch_start=False):
+                pool.refresh()
+                refreshed.append(step)
+    assert refreshed == list(range(every, 37, every))
+    assert [h["num_samples"] for h in pool.history[1:]] == [8.0 * every] * len(refreshed)
+
+
 # --- degenerate input --------------------------------------------------------------------------
 def test_rank_below_num_axes_names_samples_and_rank() -> None:
     pool = OrthogonalPooling(16, 4)

@@ -9,10 +9,15 @@ eigen solvers and the Hungarian alignment (``_eigen``) → which axes a task own
 from orthomtl.pooling._eigen import NearEqualEigenvaluesWarning
 from orthomtl.pooling._options import PoolingOptions, RefreshMode, Solver
 from orthomtl.pooling._orthogonal import OrthogonalPooling, statistics_buffer_names
-from orthomtl.pooling._statistics import DegenerateStatisticsError, StreamingStatistics
+from orthomtl.pooling._statistics import (
+    PENDING_ROWS,
+    DegenerateStatisticsError,
+    StreamingStatistics,
+)
 from orthomtl.pooling._task_axes import TaskAxes, axes_count, check_layout, task_axes
 
 __all__ = [
+    "PENDING_ROWS",
     "DegenerateStatisticsError",
     "NearEqualEigenvaluesWarning",
     "OrthogonalPooling",

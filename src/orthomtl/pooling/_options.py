@@ -15,9 +15,10 @@ class PoolingOptions:
     Args:
         cov_fraction: the share of training rows whose features enter the covariance (the paper's
             B_cov; it finds 10% of the training data enough).
-        refresh: ``"epoch"`` recomputes the basis at every epoch start, ``"steps"`` every
-            ``refresh_every_steps`` optimisation steps, ``"frozen"`` at epoch starts up to and
-            including epoch ``freeze_after_epoch`` and never after.
+        refresh: ``"epoch"`` recomputes the basis at every epoch start, ``"steps"`` after every
+            ``refresh_every_steps``-th optimisation step (counted over the whole run, never at an
+            epoch start), ``"frozen"`` at epoch starts up to and including epoch
+            ``freeze_after_epoch`` and never after.
         refresh_every_steps: required by ``refresh="steps"``, and only by it.
         freeze_after_epoch: required by ``refresh="frozen"``, and only by it.
         solver: ``"eigh"`` (``torch.linalg.eigh``), ``"subspace"`` (warm-started subspace iteration)

@@ -14,6 +14,7 @@ Choices of ours (binding for this library):
   batch's rows) instead of an extra pass over the data; a method wanting a separate pass calls
   ``accumulate`` from a no-grad loop;
 - statistics are sums (count, Σf, fᵀf) in float64, kept float64 even when the module is cast;
+  rows wait in a buffer of ``PENDING_ROWS`` before one product adds them to fᵀf (``_statistics``);
 - degenerate input raises ``DegenerateStatisticsError`` (too few samples, rank below M,
   non-finite statistics) or, for near-equal eigenvalues, warns ``NearEqualEigenvaluesWarning`` and
   keeps, inside each run of near-equal eigenvalues, the rotation closest to the previous basis
@@ -125,12 +126,17 @@ class OrthogonalPooling(StreamingStatistics):
     def should_refresh(self, epoch: int, step: int, epoch_start: bool) -> bool:
         """Whether the schedule asks for a refresh now: at epoch ``epoch`` (from 0), after ``step``
         optimisation steps in all, ``epoch_start`` telling whether no batch of this epoch has run
-        yet. Always true while there is no basis."""
+        yet. Always true while there is no basis.
+
+        ``"steps"`` answers only after an optimisation step (``epoch_start=False``), never at an
+        epoch start: the step that made ``step`` a multiple of ``refresh_every_steps`` has already
+        refreshed, and a second refresh at the next epoch start would find empty statistics."""
         if not bool(self.initialized):
             return True
         if self.options.refresh == "steps":
             assert self.options.refresh_every_steps is not None
-            return step > 0 and step % self.options.refresh_every_steps == 0
+            every = self.options.refresh_every_steps
+            return not epoch_start and step > 0 and step % every == 0
         if self.options.refresh == "frozen":
             assert self.options.freeze_after_epoch is not None
             return epoch_start and epoch <= self.options.freeze_after_epoch
