@@ -13,7 +13,6 @@ code does. The SupCon weight defaults to 1, not the paper's 0.02–0.05, and a c
 Expansion") says why.
 """
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -26,10 +25,8 @@ from orthomtl.config import ModelConfig, OptimConfig, TrainerConfig
 from orthomtl.data import Batch, TaskData, random_uniform, two_views
 from orthomtl.engine import Method, ReduceSum, Stage, gather_global_batch
 from orthomtl.methods.domain_expansion._axis_losses import AxisLosses
-from orthomtl.methods.domain_expansion._readouts import (
-    DomainExpansionReadouts,
-    composition_options,
-)
+from orthomtl.methods.domain_expansion._readout_network import ReadoutOptions
+from orthomtl.methods.domain_expansion._readouts import DomainExpansionReadouts
 from orthomtl.metrics.functional import score_on_axes
 from orthomtl.nn import build_encoder
 from orthomtl.pooling import (
@@ -119,19 +116,12 @@ class DomainExpansion(Method):
         super().__init__(tasks, input_shape, model)
         if len(input_shape) != 3:
             raise ValueError("domain-expansion's two views need image inputs (C, H, W).")
-        for name, value in (
-            ("rnc_weight", rnc_weight),
-            ("supcon_weight", supcon_weight),
-            ("readout_epochs", readout_epochs),
-            ("readout_lr", readout_lr),
-        ):
-            if value is not None and value <= 0:
+        for name, value in (("rnc_weight", rnc_weight), ("supcon_weight", supcon_weight)):
+            if value <= 0:
                 raise ValueError(f"method.{name} must be > 0, got {value}.")
-        if readout_weight_decay is not None and readout_weight_decay < 0:
-            raise ValueError(
-                f"method.readout_weight_decay must be >= 0, got {readout_weight_decay}."
-            )
-        self.composition = composition_options(composition)
+        self.readout = ReadoutOptions(
+            readout_epochs, readout_lr, readout_weight_decay, readout_span, composition or {}
+        )
         self.axes = task_axes(self.tasks, class_axes)
         if axes_count(self.axes) > model.latent_dim:
             raise ValueError(
@@ -162,8 +152,6 @@ class DomainExpansion(Method):
         )
         self.cov_fraction, self.extra_pass = cov_fraction, extra_pass
         self.view_shift, self.view_noise = view_shift, view_noise
-        self.readout_epochs, self.readout_lr = readout_epochs, readout_lr
-        self.readout_weight_decay, self.readout_span = readout_weight_decay, readout_span
         self.epoch, self.steps = 0, 0
         self.last_refresh: dict[str, float] = {}
 
@@ -302,9 +290,7 @@ class DomainExpansion(Method):
     def next_stage(
         self, trainer: TrainerConfig, optim: OptimConfig, run_dir: Path, data: TaskData | None
     ) -> Stage:
-        """Stage 2: the readouts on the frozen encoder and basis, trained with Adam (lr and weight
-        decay 0.1 × the encoder's unless set) and a cosine schedule for ``readout_epochs``,
-        monitored by the validation loss."""
+        """Stage 2: the readouts on the frozen encoder and basis (``ReadoutOptions``)."""
         network = self.network
         readouts = DomainExpansionReadouts(
             self.tasks,
@@ -314,29 +300,7 @@ class DomainExpansion(Method):
             pooling=network.pooling,
             axes=self.axes,
             cov_fraction=self.cov_fraction,
-            span=self.readout_span,
-            composition=self.composition,
+            span=self.readout.span,
+            composition=self.readout.composition,
         )
-        lr = 0.1 * optim.lr if self.readout_lr is None else self.readout_lr
-        decay = self.readout_weight_decay
-        decay = 0.1 * optim.weight_decay if decay is None else decay
-        return Stage(
-            "readouts",
-            readouts,
-            dataclasses.replace(
-                trainer,
-                max_epochs=self.readout_epochs,
-                monitor="val/loss",
-                monitor_mode="min",
-                early_stopping_patience=None,
-            ),
-            dataclasses.replace(
-                optim,
-                name="adam",
-                lr=lr,
-                weight_decay=decay,
-                scheduler="cosine",
-                warmup_steps=0,
-                min_lr=0.0,
-            ),
-        )
+        return Stage("readouts", readouts, self.readout.trainer(trainer), self.readout.optim(optim))

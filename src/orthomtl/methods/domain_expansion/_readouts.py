@@ -34,120 +34,14 @@ from orthomtl.config import ModelConfig
 from orthomtl.data import Batch
 from orthomtl.engine import LinearReadouts, Method, ReduceSum
 from orthomtl.losses import masked_circular_l1, masked_cross_entropy, masked_l1
+from orthomtl.methods.domain_expansion._readout_network import ReadoutNetwork
 from orthomtl.metrics import TaskMetrics
 from orthomtl.metrics.functional import (
-    check_composition_options,
     composition_similarity,
     score_on_axes,
 )
 from orthomtl.pooling import OrthogonalPooling, TaskAxes
 from orthomtl.tasks import Task
-
-_COMPOSITION_OPTIONS = ("solve", "class_target", "rcond")
-
-
-def composition_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``method.composition`` checked: only ``solve``, ``class_target`` and ``rcond``, each valid
-    for ``composition_similarity``."""
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(_COMPOSITION_OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"Unknown method.composition option(s) {unknown}; allowed: "
-            f"{sorted(_COMPOSITION_OPTIONS)} (e.g. solve: stacked, class_target: swap)."
-        )
-    try:
-        check_composition_options(
-            options.get("solve", "per-task"),
-            options.get("class_target", "centre"),
-            float(options.get("rcond", 1e-2)),
-        )
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"method.composition: {error}") from None
-    return options
-
-
-class ReadoutNetwork(nn.Module):
-    """Frozen encoder and pooling, and one linear readout per task.
-
-    A readout reads the raw latent f, or with ``span=True`` only its task's coefficients
-    c_m = ⟨f − μ, V_m⟩, so that its weight on f stays inside the span of the task's axes. Each
-    class task's class centres in its coefficients (``centres_<task>``, estimated with the
-    initialisation) are kept for concept algebra.
-    """
-
-    def __init__(
-        self,
-        encoder: nn.Module,
-        pooling: OrthogonalPooling,
-        tasks: list[Task],
-        axes: TaskAxes,
-        span: bool = False,
-    ) -> None:
-        super().__init__()
-        self.encoder, self.pooling = encoder, pooling
-        for parameter in self.encoder.parameters():
-            parameter.requires_grad_(False)
-        self.axes, self.span = axes, span
-        self.readouts = nn.ModuleDict(
-            {
-                t.name: nn.Linear(len(columns) if span else pooling.dim, t.num_classes or 1)
-                for t, columns in zip(tasks, axes, strict=True)
-            }
-        )
-        for task, columns in zip(tasks, axes, strict=True):
-            if task.kind == "classification":
-                shape = (task.num_classes, len(columns))
-                self.register_buffer(
-                    f"centres_{task.name}", torch.zeros(shape, dtype=torch.float64)
-                )
-        self.register_buffer("initialized", torch.tensor(False))
-
-    def train(self, mode: bool = True) -> "ReadoutNetwork":
-        super().train(mode)
-        self.encoder.eval()  # frozen: BatchNorm keeps its statistics
-        self.pooling.eval()
-        return self
-
-    def latent(self, x: Tensor) -> Tensor:
-        with torch.no_grad():
-            return self.encoder(x)
-
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        features = self.latent(x)
-        if not self.span:
-            return {name: readout(features) for name, readout in self.readouts.items()}
-        coefficients = self.pooling(features)
-        return {
-            name: readout(coefficients[:, list(columns)])
-            for (name, readout), columns in zip(self.readouts.items(), self.axes, strict=True)
-        }
-
-    def centres(self, task: str) -> Tensor:
-        """Task ``task``'s class centres (K, a) in its coefficients."""
-        return getattr(self, f"centres_{task}")
-
-    @torch.no_grad()
-    def set_readout(self, m: int, weight: Tensor, bias: Tensor) -> None:
-        """Set readout m to read the raw latent as f ↦ W f + b (W in the task span if ``span``)."""
-        readout = list(self.readouts.values())[m]
-        if self.span:
-            v = self.pooling.basis.double()[:, list(self.axes[m])]
-            bias = bias + weight @ self.pooling.mean.double()
-            weight = weight @ v
-        readout.weight.copy_(weight)
-        readout.bias.copy_(bias)
-
-    @torch.no_grad()
-    def linear_readout(self, m: int) -> tuple[Tensor, Tensor]:
-        """Readout m as (W, b) on the raw latent."""
-        readout = list(self.readouts.values())[m]
-        weight, bias = readout.weight.detach(), readout.bias.detach()
-        if not self.span:
-            return weight, bias
-        v = self.pooling.basis.to(weight.dtype)[:, list(self.axes[m])]
-        on_f = weight @ v.T
-        return on_f, bias - on_f @ self.pooling.mean.to(weight.dtype)
 
 
 class DomainExpansionReadouts(Method):

@@ -6,6 +6,7 @@ accumulate their sums.
 - ``_latent``: how well latent axes encode a task (pairwise-distance Spearman, V-score), on Domain
   Expansion's own axes;
 - ``_pca_axes``: the same on a baseline's top PCA axes;
+- ``_latent_model``: the validated model composition works on (μ, task axes, readouts, centres);
 - ``_composition``: concept composition c_p ⊕ (c_q ⊖ c_p), per-task or stacked;
 - ``_composition_score``: its similarity score on a test set, with floor and ceiling, and the
   class centres it moves class tasks to;

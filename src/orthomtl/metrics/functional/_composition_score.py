@@ -18,12 +18,11 @@ import numpy as np
 from orthomtl.metrics.functional._checks import Array, as_matrix, task_labels
 from orthomtl.metrics.functional._composition import (
     ClassTarget,
-    Readout,
     Solve,
     check_composition_options,
     compose_checked,
-    latent_model,
 )
+from orthomtl.metrics.functional._latent_model import Readout, latent_model
 from orthomtl.tasks import Task, circular_distance
 
 _SCORES = ("raw", "centred", "floor_raw", "floor_centred", "ceiling_raw", "ceiling_centred")
