@@ -81,7 +81,9 @@ def test_a_loss_non_finite_on_one_rank_stops_every_rank(
         method=method, trainer={"devices": 2, "strategy": "ddp"}, runs_dir=str(tmp_path / "runs")
     )
     path = write_config(tmp_path / "bad.yaml", config)
-    proc = train_in_subprocess(tmp_path / "report.json", [path], check=False, timeout=60)
+    # About 12 s on an idle 2-core machine; a hang would never end, so the bound is generous
+    # for a loaded one.
+    proc = train_in_subprocess(tmp_path / "report.json", [path], check=False, timeout=240)
     assert proc.returncode != 0
     expected = (
         f"FloatingPointError: The training loss became inf on rank {bad_rank} (of 2 processes; "
