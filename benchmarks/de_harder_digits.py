@@ -9,9 +9,11 @@ config; the plain digits are run with the same variants for comparison, and HPS 
 weighting is the reference for how well the encoder can represent the angle at all.
 
 Per run: test Spearman(angle) and V(digit) on DE's axes, angle MAE and digit accuracy of the
-readouts, composition similarity, and two views of the basis from ``basis_history.json`` over
-the last ten refreshes: the angle axis's share of the latent variance and its smallest |cos| with
-its predecessor (an axis that keeps rotating is not being trained as one axis).
+readouts, composition similarity, two views of the basis from ``basis_history.json`` over the
+last ten refreshes (the angle axis's share of the latent variance and its smallest |cos| with its
+predecessor: an axis that keeps rotating is not being trained as one axis), and two linear probes
+of the angle (``angle_probes``): on the angle axis alone and on all of f. A probe on f far better
+than on the axis means the latent holds the angle but not on its axis.
 
     .venv/bin/python benchmarks/de_harder_digits.py [--variants base views2 ...] [--seeds 0]
         [--data hard plain] [--epochs 75] [--jobs 1]
@@ -34,8 +36,11 @@ import torch
 import yaml
 
 import orthomtl
+from orthomtl.api import load_data
+from orthomtl.config import from_dict
 from orthomtl.engine import read_results
 from orthomtl.pooling import task_axes
+from orthomtl.tasks import circular_distance
 
 ROOT = _common.ROOT
 CONFIG = ROOT / "configs" / "de_rotated_digits.yaml"
@@ -51,6 +56,7 @@ VARIANTS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {  # label, section
         {"model": {"encoder_options": {"channels": [32, 64, 128]}}},
     ),
     "long": ("twice the epochs", {"trainer": {"epochs_factor": 2}}),
+    "batch64": ("batch 64", {"data": {"batch_size": 64}}),
     "hps": ("HPS equal weighting (reference)", {"method": {"name": "hps"}}),
 }
 COLUMNS = [
@@ -61,7 +67,34 @@ COLUMNS = [
     ("composition/raw", "comp. raw ↑"),
     ("basis/angle_variance", "angle axis variance share"),
     ("basis/angle_cos_min", "angle axis min abs cos"),
+    ("probe/angle_mae_axis", "probe MAE, angle axis"),
+    ("probe/angle_mae_all", "probe MAE, all of f"),
 ]
+
+
+def angle_probes(run_dir: Path, config: dict[str, Any], seed: int) -> dict[str, float]:
+    """How much of the angle a linear read-out finds in DE's latent: least-squares probes of
+    (cos θ, sin θ) fitted on the training latent (epoch-0 rotations) and scored on the test split
+    by circular MAE, on the angle axis's coefficient alone and on all of f."""
+    model = orthomtl.load(run_dir)
+    data = load_data(from_dict(config), seed)
+    x_train, y_train = scores.split_arrays(data.train, epoch=0)
+    x_test, y_test = scores.split_arrays(data.test)
+    f_train, f_test = scores.encode(model, x_train), scores.encode(model, x_test)
+    pooling, column = model.method.pooling, model.method.axes[-1][0]
+    mean, axis = pooling.mean.double().numpy(), pooling.basis.double().numpy()[:, column]
+    out = {}
+    for name, (train, test) in {
+        "axis": (((f_train - mean) @ axis)[:, None], ((f_test - mean) @ axis)[:, None]),
+        "all": (f_train, f_test),
+    }.items():
+        target = np.stack([np.cos(y_train["angle"]), np.sin(y_train["angle"])], axis=1)
+        design = np.hstack([train, np.ones((train.shape[0], 1))])
+        weights, *_ = np.linalg.lstsq(design, target, rcond=None)
+        predicted = np.hstack([test, np.ones((test.shape[0], 1))]) @ weights
+        angle = np.arctan2(predicted[:, 1], predicted[:, 0])
+        out[f"probe/angle_mae_{name}"] = float(np.mean(circular_distance(angle - y_test["angle"])))
+    return out
 
 
 def make_config(variant: str, data: str, seed: int, epochs: int, runs_dir: Path) -> dict:
@@ -98,6 +131,7 @@ def run_one(variant: str, data: str, seed: int, epochs: int, runs_dir: Path) -> 
             np.mean([h[f"axis{angle}/explained_variance_ratio"] for h in history])
         )
         metrics["basis/angle_cos_min"] = float(min(h[f"axis{angle}/cos_prev"] for h in history))
+        metrics.update(angle_probes(run_dir, config, seed))
     return {
         "method": f"{data}/{variant}",
         "variant": variant,
