@@ -8,7 +8,11 @@ the basis upkeep:
 - (a) ``frozen``: ``refresh: frozen, freeze_after_epoch: 0``; after the first refresh no statistics
   are gathered and the basis never changes;
 - (b) ``streaming``: the default; a ``cov_fraction`` share of each training batch's rows streams
-  into the float64 statistics, and the basis is refreshed at every epoch start;
+  into the float64 statistics, and the basis is refreshed at every epoch start. The rows wait in
+  a buffer of ``row_capacity(D)`` rows; when an epoch's n rows all still wait and n ≤
+  ``gram_rows(D)`` = min(1024, D/2) (at D = 2048 the ~250 rows of an epoch, not at D = 64), the
+  refresh is the exact low-rank one through the n×n Gram matrix and never forms fᵀf or the D×D
+  covariance; otherwise the rows enter fᵀf and the refresh is dense;
 - (c) ``extra pass``: ``extra_pass: true, cov_fraction: 0.1``; a separate no-grad pass over 10% of
   the training data at every epoch start, then the refresh (the authors' way).
 
@@ -27,9 +31,13 @@ is reported with a bootstrap 95% interval, which shows whether the machine's noi
 target.
 
 Finer views of (b)'s extra cost: a paired A/B inside one run of (b) that switches streaming on
-and off on alternate batches, and a microbenchmark of the per-step streaming work on the trained
-pooling, with the update as it was before the rows were buffered (a float64 ``addmm_`` into fᵀf
-at every step) beside the buffered one (``OrthogonalPooling``'s own, flushes included).
+and off on alternate batches; a microbenchmark of the per-step streaming work on the trained
+pooling, in blocks of one epoch's steps with the statistics reset before each (as a refresh
+does), with the update as it was before the rows were buffered (a float64 ``addmm_`` into fᵀf at
+every step) beside the buffered one (``OrthogonalPooling``'s own, flushes within an epoch
+included); and a microbenchmark of the refresh itself on the trained pooling (its basis the warm
+start) from real latents, about as many rows as an epoch of (b) streams: dense (the rows flushed
+into fᵀf first, the flush timed apart) beside the Gram path (forced where (b) would not take it).
 
 The refresh itself at D = 2048, M = 8 (full eigh vs the warm-started subspace solver; targets ≥ 5×
 faster and min |cos| ≥ 0.999) is measured by running ``benchmarks/pooling_refresh.py`` in a
@@ -64,7 +72,7 @@ from torch import Tensor
 import orthomtl
 from orthomtl.engine import Callback
 from orthomtl.methods import DomainExpansion
-from orthomtl.pooling import PENDING_ROWS, OrthogonalPooling
+from orthomtl.pooling import PENDING_ROWS, OrthogonalPooling, gram_rows, row_capacity
 
 HERE, ROOT = _common.HERE, _common.ROOT
 
@@ -233,6 +241,20 @@ def per_call_us(fn: Callable[[], object], calls: int) -> float:
     return statistics.median(blocks)
 
 
+def per_epoch_step_us(pooling: OrthogonalPooling, fn: Callable[[], object], steps: int) -> float:
+    """Median over 5 blocks of ``steps`` calls (one epoch) of the mean wall microseconds per
+    call, the statistics reset (untimed) before each block as a refresh does: the flushes an
+    epoch pays and no more (the refresh's own is in ``refresh_breakdown``)."""
+    blocks = []
+    for _ in range(6):
+        pooling.reset_statistics()
+        start = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        blocks.append((time.perf_counter() - start) / steps * 1e6)
+    return statistics.median(blocks[1:])
+
+
 class PerStepStatistics(OrthogonalPooling):
     """``OrthogonalPooling`` with the statistics update it had before the rows were buffered: the
     rows, cast to float64, added to the count, Σf and, with one ``addmm_``, to fᵀf at every call."""
@@ -245,36 +267,95 @@ class PerStepStatistics(OrthogonalPooling):
         self.stat_outer.addmm_(rows.T, rows)
 
 
-def streaming_breakdown(method: DomainExpansion, batch_size: int) -> dict[str, float]:
+def streaming_breakdown(method: DomainExpansion, batch_size: int, steps: int) -> dict[str, float]:
     """Per-step cost (µs) of streaming the statistics, on copies of a trained method's pooling,
     for the 2B rows of a batch's two views: the sample mask, the boolean-mask row selection,
-    ``_accumulate_share`` before buffering (``PerStepStatistics``) and now, both averaged over
-    enough steps for several flushes of the buffer, and one flush of a full buffer (ms)."""
+    ``_accumulate_share`` before buffering (``PerStepStatistics``) and now, both in blocks of one
+    epoch's ``steps``, and one flush of ``PENDING_ROWS`` − 1 rows (ms)."""
     pooling = copy.deepcopy(method.pooling)
     before = PerStepStatistics(pooling.dim, pooling.num_axes, pooling.options)
     before.load_state_dict(pooling.state_dict())
     index = torch.arange(batch_size)
     f = torch.randn(2 * batch_size, pooling.dim, requires_grad=True)
     mask = method._sample(index)
-    rows = int(mask.sum())
-    calls = 2000 if pooling.dim <= 256 else 300
-    assert calls * rows >= 4 * PENDING_ROWS, "too few steps to average over the flushes"
     fast = 2000  # calls for the parts that cost microseconds at any D
     full = torch.randn(PENDING_ROWS, pooling.dim)
     flushes = []
     for _ in range(5):
         pooling.reset_statistics()
-        pooling.accumulate(full[:-1])
+        pooling.accumulate(full[:-1])  # one row short: a full batch would skip the buffer
         start = time.perf_counter()
         pooling.flush_statistics()
         flushes.append(time.perf_counter() - start)
     return {
-        "rows_per_step": rows,
+        "rows_per_step": int(mask.sum()),
         "sample_mask_us": per_call_us(lambda: method._sample(index), fast),
         "select_rows_us": per_call_us(lambda: f[mask], fast),
-        "accumulate_share_before_us": per_call_us(lambda: before._accumulate_share(f, mask), calls),
-        "accumulate_share_us": per_call_us(lambda: pooling._accumulate_share(f, mask), calls),
+        "accumulate_share_before_us": per_epoch_step_us(
+            before, lambda: before._accumulate_share(f, mask), steps
+        ),
+        "accumulate_share_us": per_epoch_step_us(
+            pooling, lambda: pooling._accumulate_share(f, mask), steps
+        ),
         "flush_ms": 1e3 * statistics.median(flushes),
+    }
+
+
+class GramRefresh(OrthogonalPooling):
+    """``OrthogonalPooling`` whose refresh of held rows always takes the Gram path (any n)."""
+
+    def _use_gram(self, rows: int) -> bool:
+        return True
+
+
+def refresh_breakdown(method: DomainExpansion, repeats: int = 7) -> dict[str, Any]:
+    """Refresh cost (ms) on copies of a trained method's pooling (its basis the warm start) from
+    the trained encoder's latents of a ``2·cov_fraction`` share of the training images (one row
+    each, about the rows an epoch's two views stream): the dense path (rows flushed into fᵀf, then
+    moments, solver, alignment, log and reset), the flush alone, and the Gram path; alternating,
+    medians of ``repeats``. Also how far apart the two bases and logs are."""
+    network = method.network
+    network.eval()
+    with torch.no_grad():
+        batches = method.train_subset(2 * method.cov_fraction, 0)
+        rows = torch.cat([network.encoder(b.x) for b in batches if len(b)])
+    network.train()
+    trained = method.pooling
+    gram = GramRefresh(trained.dim, trained.num_axes, trained.options)
+    gram.load_state_dict(trained.state_dict())
+    times: dict[str, list[float]] = {"dense": [], "flush": [], "gram": []}
+    results: dict[str, tuple[Tensor, dict[str, float]]] = {}
+    for r in range(repeats):
+        for path in ("dense", "gram") if r % 2 == 0 else ("gram", "dense"):
+            pool = copy.deepcopy(gram if path == "gram" else trained)
+            pool.reset_statistics()
+            for chunk in rows.split(5):
+                pool.accumulate(chunk)
+            assert pool._held_rows() is not None, "the rows must all still wait"
+            start = time.perf_counter()
+            if path == "dense":
+                pool.flush_statistics()
+                times["flush"].append(time.perf_counter() - start)
+            log = pool.refresh()
+            times[path].append(time.perf_counter() - start)
+            results[path] = (pool.basis.double().clone(), log)
+    cos = (results["dense"][0] * results["gram"][0]).sum(0)
+    explained = [k for k in results["dense"][1] if k.endswith("explained_variance_ratio")]
+    return {
+        "dim": trained.dim,
+        "num_axes": trained.num_axes,
+        "rows": rows.shape[0],
+        "gram_rows": gram_rows(trained.dim),
+        "row_capacity": row_capacity(trained.dim),
+        "streaming_takes_gram_path": trained._use_gram(rows.shape[0]),
+        "dense_ms": 1e3 * median(times["dense"]),
+        "dense_flush_ms": 1e3 * median(times["flush"]),
+        "gram_ms": 1e3 * median(times["gram"]),
+        "dense_over_gram": median(times["dense"]) / median(times["gram"]),
+        "one_minus_min_cos": float(1 - cos.min()),
+        "max_abs_explained_variance_diff": max(
+            abs(results["dense"][1][k] - results["gram"][1][k]) for k in explained
+        ),
     }
 
 
@@ -426,9 +507,10 @@ def measure(latent_dim: int, args: argparse.Namespace) -> dict[str, Any]:
             "paired_cpu_ci95": list(bootstrap_median(paired_cpu)),
         }
     assert streaming_method is not None
-    breakdown = streaming_breakdown(streaming_method, 32)
-    # (b)'s extra work per epoch: the per-step streaming cost and the refresh at the epoch start
     steps = summary["a"]["steps_per_epoch"]
+    breakdown = streaming_breakdown(streaming_method, 32, steps)
+    refresh = refresh_breakdown(streaming_method)
+    # (b)'s extra work per epoch: the per-step streaming cost and the refresh at the epoch start
     extra_start_ms = (
         summary["b"]["epoch_start_work_ms_median"] - summary["a"]["epoch_start_work_ms_median"]
     )
@@ -450,6 +532,7 @@ def measure(latent_dim: int, args: argparse.Namespace) -> dict[str, Any]:
         "b_over_a_estimates": estimates,
         "paired_step_ab": alternating,
         "streaming_breakdown_us_per_step": breakdown,
+        "refresh_breakdown_ms": refresh,
         "epochs": epochs,
         "training_wall_s": training_seconds,
         "loadavg_1_5_15": load,
@@ -508,8 +591,9 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"{est['from_microbenchmark_steps_only']:.4f} from the per-step cost alone, without the "
         "refresh).",
         "",
-        f"Streaming cost per step ({breakdown['rows_per_step']} of 64 rows sampled; one flush of "
-        f"{PENDING_ROWS} rows into fᵀf: {breakdown['flush_ms']:.2f} ms):",
+        f"Streaming cost per step ({breakdown['rows_per_step']} of 64 rows sampled; buffer of "
+        f"{row_capacity(result['latent_dim'])} rows; one flush of {PENDING_ROWS - 1} rows into "
+        f"fᵀf: {breakdown['flush_ms']:.2f} ms), in blocks of one epoch's {steps} steps:",
         "",
         "| part | µs per step | runs in |",
         "|---|---:|---|",
@@ -517,11 +601,32 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
     where = {
         "select_rows_us": "(b), part of both updates",
         "accumulate_share_before_us": "(b) before buffering: one addmm_ into fᵀf per step",
-        "accumulate_share_us": "(b) now: rows buffered, flushes amortised",
+        "accumulate_share_us": "(b) now: rows buffered, an epoch's flushes included",
     }
     for key, value in breakdown.items():
         if key.endswith("_us"):
             lines.append(f"| {key[:-3]} | {value:.1f} | {where.get(key, '(b)')} |")
+    return [*lines, ""]
+
+
+def refresh_table(results: dict[int, dict[str, Any]]) -> list[str]:
+    """Markdown: the refresh microbenchmark of every D side by side."""
+    lines = [
+        "Refresh on the trained pooling from real latents (``refresh_breakdown``), dense (rows "
+        "flushed into fᵀf, then the D×D moments and solver) vs the exact Gram path, median of 7:",
+        "",
+        "| D | rows n | gram_rows(D) | (b) takes | dense (ms) | of it flush (ms) | Gram (ms) | "
+        "dense ÷ Gram | 1 − min cos | max Δ explained var. |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for d, result in results.items():
+        r = result["refresh_breakdown_ms"]
+        lines.append(
+            f"| {d} | {r['rows']} | {r['gram_rows']} | "
+            f"{'Gram' if r['streaming_takes_gram_path'] else 'dense'} | {r['dense_ms']:.2f} | "
+            f"{r['dense_flush_ms']:.2f} | {r['gram_ms']:.2f} | {r['dense_over_gram']:.2f} | "
+            f"{r['one_minus_min_cos']:.1e} | {r['max_abs_explained_variance_diff']:.1e} |"
+        )
     return [*lines, ""]
 
 
@@ -557,6 +662,7 @@ def main() -> None:
             f"{'met' if result['goal_b_over_a_at_most_1.03'] else 'NOT met'} |"
         )
     lines.append("")
+    lines += refresh_table(results)
     for result in results.values():
         lines += report(result, args)
     refresh: dict[str, Any] | None = None
@@ -591,6 +697,8 @@ def main() -> None:
             "time.process_time",
             "threads": args.threads,
             "pending_rows": PENDING_ROWS,
+            "row_capacity": {str(d): row_capacity(d) for d in args.latent_dims},
+            "gram_rows": {str(d): gram_rows(d) for d in args.latent_dims},
         },
         "latent_dims": {str(d): result for d, result in results.items()},
         "refresh_d2048_m8": None

@@ -129,14 +129,16 @@ def test_statistics_are_float64_sums_and_survive_a_cast() -> None:
     pool.flush_statistics()
     torch.testing.assert_close(pool.stat_outer, x.double().T @ x.double())
     pool.accumulate(y)
-    pool.half()  # flushes the waiting rows before casting the rest
+    pool.half()  # the waiting rows stay float64 and waiting; the rest is cast
     assert pool.basis.dtype == torch.float16
     assert all(getattr(pool, n).dtype == torch.float64 for n in STATISTICS)
+    assert pool._pending_rows == 7
+    assert pool._pending is not None and pool._pending.dtype == torch.float64
+    pool.flush_statistics()
     both = torch.cat([x, y]).double()
     torch.testing.assert_close(pool.stat_outer, both.T @ both)
-    pool.accumulate(x.half())  # into a buffer reallocated by the cast, still float64
+    pool.accumulate(x.half())  # float16 rows into the float64 buffer
     pool.flush_statistics()
-    assert pool._pending is not None and pool._pending.dtype == torch.float64
     assert pool.stat_count.item() == 47
 
 
@@ -160,7 +162,7 @@ def test_buffered_statistics_equal_the_per_step_float64_sums() -> None:
     rounding, and the buffer never grows."""
     gen = torch.Generator().manual_seed(18)
     sizes = [int(s) for s in torch.randint(0, 14, (400,), generator=gen)]
-    sizes[50:53] = [PENDING_ROWS - 3, 9, PENDING_ROWS + 40]
+    sizes[50:53] = [PENDING_ROWS - 3, 9, PENDING_ROWS + 40]  # row_capacity(24) = PENDING_ROWS
     batches = [3 * torch.randn(n, 24, generator=gen) + 1 for n in sizes]
     pool = OrthogonalPooling(24, 3)
     for batch in batches:
@@ -181,21 +183,24 @@ def test_waiting_rows_enter_state_dicts_reductions_and_refreshes() -> None:
     pool = fitted(early, 2)  # refreshed: statistics empty
     pool.accumulate(late)
     state = copy.deepcopy(pool.state_dict())  # a state dict shares the buffers' storage
-    assert pool._pending_rows == 0  # saving flushed the waiting rows into the buffers it saves
-    assert torch.equal(state["stat_outer"], late.double().T @ late.double())
-    flat: list[Tensor] = []
+    assert pool._pending_rows == 40  # saving keeps the rows waiting, and saves them
+    assert not state["stat_outer"].any()
+    assert torch.equal(state["_extra_state"]["waiting_rows"], late.double())
     pool.accumulate(early)
-    pool.reduce_statistics(lambda t: flat.append(t.clone()) or t)
-    torch.testing.assert_close(flat[0][-36:].view(6, 6), expected[2], rtol=1e-12, atol=0)
+    flat: list[Tensor] = []
+    pool.reduce_statistics(lambda t: flat.append(t.clone()) or t)  # one process
+    assert [t.tolist() for t in flat] == [[1.0]] and pool._pending_rows == 100  # nothing to sum
+    pool.reduce_statistics(lambda t: flat.append(t.clone()) or 2 * t)  # two identical processes
+    assert pool._pending_rows == 0 and pool.stat_count.item() == 200
+    torch.testing.assert_close(flat[-1][-36:].view(6, 6), expected[2], rtol=1e-12, atol=0)
+    torch.testing.assert_close(pool.stat_outer, 2 * expected[2], rtol=1e-12, atol=0)
     pool.accumulate(x)
     pool.reset_statistics()  # drops the waiting rows too
     pool.flush_statistics()
     assert not any(getattr(pool, name).any() for name in STATISTICS)
     pool.accumulate(early)
-    pool.load_state_dict(state)  # the loaded statistics replace the waiting rows
-    pool.flush_statistics()
-    assert torch.equal(pool.stat_outer, state["stat_outer"])
-    assert pool.stat_count.item() == 40
+    pool.load_state_dict(state)  # the loaded statistics and rows replace the waiting rows
+    assert pool._pending_rows == 40 and pool.stat_count.item() == 40
     resumed = fitted(early, 2)
     resumed.accumulate(late)
     assert pool.refresh() == resumed.refresh()  # refresh() adds the waiting rows first
@@ -265,7 +270,9 @@ def test_reduce_sum_over_two_simulated_ranks_matches_one_process() -> None:
             calls[index] += 1
             deposits[index] = flat.clone()
             barrier.wait()
-            return deposits[0] + deposits[1]
+            total = deposits[0] + deposits[1]
+            barrier.wait()  # both have read the deposits before the next call overwrites them
+            return total
 
         return reduce_sum
 
@@ -277,7 +284,7 @@ def test_reduce_sum_over_two_simulated_ranks_matches_one_process() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert calls == [1, 1]  # one flattened all-reduce per refresh
+    assert calls == [2, 2]  # per refresh: the process count, then the flattened statistics
     assert torch.equal(ranks[0].basis, ranks[1].basis) and torch.equal(ranks[0].mean, ranks[1].mean)
     torch.testing.assert_close(ranks[0].basis, single.basis, atol=1e-6, rtol=0)
     torch.testing.assert_close(ranks[0].mean, single.mean)

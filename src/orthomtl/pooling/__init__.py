@@ -10,13 +10,17 @@ from orthomtl.pooling._eigen import NearEqualEigenvaluesWarning
 from orthomtl.pooling._options import PoolingOptions, RefreshMode, Solver
 from orthomtl.pooling._orthogonal import OrthogonalPooling, statistics_buffer_names
 from orthomtl.pooling._statistics import (
+    GRAM_MAX_ROWS,
     PENDING_ROWS,
     DegenerateStatisticsError,
     StreamingStatistics,
+    gram_rows,
+    row_capacity,
 )
 from orthomtl.pooling._task_axes import TaskAxes, axes_count, check_layout, task_axes
 
 __all__ = [
+    "GRAM_MAX_ROWS",
     "PENDING_ROWS",
     "DegenerateStatisticsError",
     "NearEqualEigenvaluesWarning",
@@ -28,6 +32,8 @@ __all__ = [
     "TaskAxes",
     "axes_count",
     "check_layout",
+    "gram_rows",
+    "row_capacity",
     "statistics_buffer_names",
     "task_axes",
 ]

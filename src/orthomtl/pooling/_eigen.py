@@ -12,6 +12,8 @@ Solvers:
   wanted Ritz pair has a residual ‖Σy − θy‖ ≤ tol·θ + floor; by Davis–Kahan each vector is then
   within an angle of about tol·θ/gap of its eigenvector. If it does not converge within its
   iteration budget it warns and falls back to ``full_eigh``.
+- ``gram_eigh``: the exact top eigenpairs of Σ = XcᵀXc/n from the n×n Gram matrix XcXcᵀ/n of the
+  centred rows Xc, for a sample of n rows small beside D; Σ is never formed.
 
 Alignment (the paper matches axes with the Hungarian algorithm on 1 − |V_prevᵀV| and flips signs):
 
@@ -97,6 +99,27 @@ def subspace_eigh(
     )
     values, vectors = torch.linalg.eigh(cov)
     return Eigenpairs(values.flip(0), vectors.flip(1), iterations=max_iters, converged=False)
+
+
+def gram_eigh(centred: Tensor, k: int, degenerate_tol: float) -> Eigenpairs:
+    """The top eigenpairs of Σ = XcᵀXc/n from the n×n Gram matrix G = XcXcᵀ/n of the centred rows
+    ``centred`` (Xc, n×D): Σ and G share their non-zero eigenvalues λ, and if Gu = λu with
+    ‖u‖ = 1 then v = Xcᵀu / √(nλ) is a unit eigenvector of Σ (Σv = XcᵀGu/√(nλ) = λv).
+
+    Returns the leading pairs up to the end of the last run of near-equal eigenvalues that reaches
+    into the top ``k`` (``near_equal_groups`` with ``degenerate_tol``), at least ``k`` of them (at
+    most n), so that ``align`` finds the same runs as with every eigenpair of Σ. A pair whose λ is
+    (numerically) zero gets no meaningful vector; the rank check rejects it before ``align``.
+    """
+    count = centred.shape[0]
+    gram = centred @ centred.T / count
+    values, vectors = torch.linalg.eigh(gram)
+    values, vectors = values.flip(0), vectors.flip(1)
+    groups = near_equal_groups(values, k, degenerate_tol)
+    wanted = min(count, max([k, *(group.stop for group in groups)]))
+    values = values[:wanted]
+    scale = (count * values).clamp_min(torch.finfo(values.dtype).tiny).rsqrt()
+    return Eigenpairs(values, (centred.T @ vectors[:, :wanted]) * scale, 0, converged=True)
 
 
 def align(pairs: Eigenpairs, k: int, previous: Tensor | None, degenerate_tol: float) -> Tensor:

@@ -14,7 +14,12 @@ Choices of ours (binding for this library):
   batch's rows) instead of an extra pass over the data; a method wanting a separate pass calls
   ``accumulate`` from a no-grad loop;
 - statistics are sums (count, Σf, fᵀf) in float64, kept float64 even when the module is cast;
-  rows wait in a buffer of ``PENDING_ROWS`` before one product adds them to fᵀf (``_statistics``);
+  rows wait in a buffer of ``row_capacity(D)`` before one product adds them to fᵀf
+  (``_statistics``);
+- a refresh of at most ``gram_rows(D)`` = min(1024, D/2) rows, all still waiting, is exact and
+  low-rank: the eigenpairs come from the n×n Gram matrix of the centred rows
+  (``_eigen.gram_eigh``) and the explained variances from the rows, never forming the D×D
+  covariance (solver ``"auto"`` only; ``"eigh"`` and ``"subspace"`` always go dense);
 - degenerate input raises ``DegenerateStatisticsError`` (too few samples, rank below M,
   non-finite statistics) or, for near-equal eigenvalues, warns ``NearEqualEigenvaluesWarning`` and
   keeps, inside each run of near-equal eigenvalues, the rotation closest to the previous basis
@@ -38,6 +43,7 @@ from orthomtl.pooling._statistics import (
     DegenerateStatisticsError,
     ReduceSum,
     StreamingStatistics,
+    gram_rows,
 )
 
 
@@ -150,16 +156,23 @@ class OrthogonalPooling(StreamingStatistics):
         processes, so that every rank computes the same basis. Returns, per axis m,
         ``axis{m}/cos_prev`` (|cos| with its predecessor after alignment, 1.0 on the first
         refresh) and ``axis{m}/explained_variance_ratio`` (vᵀΣv / tr Σ, the eigenvalue's share),
-        ``num_samples`` and ``solver_iterations`` (0 for eigh). The first refresh orders the axes
-        by descending eigenvalue and makes the largest-magnitude entry of each positive; later ones
-        align to the previous basis.
+        ``num_samples`` and ``solver_iterations`` (0 for eigh and the Gram path). The first
+        refresh orders the axes by descending eigenvalue and makes the largest-magnitude entry of
+        each positive; later ones align to the previous basis.
         """
         if reduce_sum is not None:
             self.reduce_statistics(reduce_sum)
-        count, mean, cov = self._moments()
-        zero = self.options.eps * float(self.stat_outer.trace()) / count
         previous = self.basis.double() if bool(self.initialized) else None
-        pairs = self._solve(cov, zero, previous)
+        rows = self._held_rows()
+        gram = rows is not None and self._use_gram(rows.shape[0])
+        if rows is not None and gram:  # spread: the centred rows Xc, Σ = XcᵀXc/n
+            count, mean, spread = self._row_moments(rows)
+            zero = self.options.eps * float(rows.square().sum()) / count
+            pairs = eigen.gram_eigh(spread, self.num_axes, self.options.degenerate_tol)
+        else:  # spread: the covariance Σ
+            count, mean, spread = self._moments()
+            zero = self.options.eps * float(self.stat_outer.trace()) / count
+            pairs = self._solve(spread, zero, previous)
         rank = int((pairs.values > zero).sum())
         if rank < self.num_axes:
             raise DegenerateStatisticsError(
@@ -169,13 +182,18 @@ class OrthogonalPooling(StreamingStatistics):
                 "over more batches) or check that the encoder's features vary."
             )
         basis = eigen.align(pairs, self.num_axes, previous, self.options.degenerate_tol)
-        log = self._log(basis, previous, cov, count, pairs.iterations)
+        log = self._log(basis, previous, explained_variance(basis, spread, gram), count, pairs)
         self.mean.copy_(mean)
         self.basis.copy_(basis)
         self.initialized.fill_(True)
         self.reset_statistics()
         self.history.append(dict(log))
         return log
+
+    def _use_gram(self, rows: int) -> bool:
+        """Whether a refresh of statistics that are ``rows`` held rows goes through their Gram
+        matrix: with the ``"auto"`` solver and at most ``gram_rows(D)`` rows."""
+        return self.options.solver == "auto" and rows <= gram_rows(self.dim)
 
     def _solve(self, cov: Tensor, zero: float, previous: Tensor | None) -> eigen.Eigenpairs:
         solver = self.options.solver
@@ -192,16 +210,20 @@ class OrthogonalPooling(StreamingStatistics):
         )
 
     def _log(
-        self, basis: Tensor, previous: Tensor | None, cov: Tensor, count: float, iterations: int
+        self,
+        basis: Tensor,
+        previous: Tensor | None,
+        explained: Tensor,
+        count: float,
+        pairs: eigen.Eigenpairs,
     ) -> dict[str, float]:
         cos = torch.ones(self.num_axes) if previous is None else (previous * basis).sum(0).abs()
-        explained = ((basis.T @ cov) * basis.T).sum(1) / cov.trace()
         log: dict[str, float] = {}
         for m in range(self.num_axes):
             log[f"axis{m}/cos_prev"] = float(cos[m])
             log[f"axis{m}/explained_variance_ratio"] = float(explained[m])
         log["num_samples"] = count
-        log["solver_iterations"] = float(iterations)
+        log["solver_iterations"] = float(pairs.iterations)
         return log
 
     # --- checks and state --------------------------------------------------------------------
@@ -218,11 +240,13 @@ class OrthogonalPooling(StreamingStatistics):
 
     def get_extra_state(self) -> dict[str, Any]:
         return {
+            **super().get_extra_state(),
             "generator": self._generator.get_state(),
             "history": [dict(h) for h in self.history],
         }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
+        super().set_extra_state(state)
         self._generator.set_state(state["generator"].cpu())
         self.history = [dict(h) for h in state["history"]]
 
@@ -231,6 +255,14 @@ class OrthogonalPooling(StreamingStatistics):
             f"dim={self.dim}, num_axes={self.num_axes}, cov_fraction={self.options.cov_fraction}, "
             f"refresh={self.options.refresh!r}, solver={self.options.solver!r}"
         )
+
+
+def explained_variance(basis: Tensor, spread: Tensor, gram: bool) -> Tensor:
+    """vᵀΣv / tr Σ for each column v of ``basis``, from the covariance Σ (``spread``) or, with
+    ``gram``, from the centred rows Xc (``spread``, Σ = XcᵀXc/n, the 1/n cancelling)."""
+    if gram:
+        return (spread @ basis).square().sum(0) / spread.square().sum()
+    return ((basis.T @ spread) * basis.T).sum(1) / spread.trace()
 
 
 def statistics_buffer_names(root: nn.Module) -> list[str]:
