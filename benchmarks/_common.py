@@ -8,9 +8,11 @@ imported keep that order; ``environment()`` imports torch when it is called.
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
+from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -136,3 +138,20 @@ def write_results(
     if markdown is not None:
         _replace(path.with_suffix(".md"), markdown)
     return path
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def process_pool(jobs: int, threads: int) -> ProcessPoolExecutor:
+    """``jobs`` worker processes, started by ``spawn`` (a clean interpreter, not a fork of a
+    process that already holds torch's threads), each with ``threads`` torch threads."""
+    return ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_set_threads,
+        initargs=(threads,),
+    )

@@ -17,9 +17,7 @@ Writes ``benchmarks/results/de_cov_fraction.{json,md}``; run directories go to
 
 import argparse
 import json
-import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +86,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     jobs = [(f, s) for s in args.seeds for f in args.fractions]
-    with ProcessPoolExecutor(
-        args.jobs,
-        mp_context=mp.get_context("spawn"),
-        initializer=torch.set_num_threads,
-        initargs=(args.threads,),
-    ) as pool:
+    with _common.process_pool(args.jobs, args.threads) as pool:
         futures = [pool.submit(run_one, f, s, args.epochs, args.runs_dir) for f, s in jobs]
         runs = [future.result() for future in futures]
     labels = {str(f): f"cov_fraction {f:g}" for f in args.fractions}

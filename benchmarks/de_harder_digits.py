@@ -23,9 +23,8 @@ Writes ``benchmarks/results/de_harder_digits.{json,md}``.
 
 import argparse
 import json
-import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
@@ -171,12 +170,7 @@ def main() -> None:
         for d in args.data
         for v in args.variants
     }
-    with ProcessPoolExecutor(
-        args.jobs,
-        mp_context=mp.get_context("spawn"),
-        initializer=torch.set_num_threads,
-        initargs=(args.threads,),
-    ) as pool:
+    with _common.process_pool(args.jobs, args.threads) as pool:
         pending = {
             pool.submit(run_one, v, d, s, args.epochs, args.runs_dir): (v, d, s) for v, d, s in jobs
         }

@@ -44,9 +44,8 @@ it) after every run (partial results survive an interruption); run directories g
 
 import argparse
 import json
-import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
@@ -223,12 +222,7 @@ def main() -> None:
     # seed-major, so that a partial run still compares every method; the 1-axis ablation last
     jobs = [(m, s) for s in args.seeds for m in args.methods if not m.startswith("de1")]
     jobs += [(m, s) for m in args.methods if m.startswith("de1") for s in args.seeds]
-    with ProcessPoolExecutor(
-        args.jobs,
-        mp_context=mp.get_context("spawn"),
-        initializer=torch.set_num_threads,
-        initargs=(args.threads,),
-    ) as pool:
+    with _common.process_pool(args.jobs, args.threads) as pool:
         pending = {
             pool.submit(run_one, args, method, seed): (method, seed) for method, seed in jobs
         }
