@@ -4,9 +4,12 @@
 epoch's training rows whose latents enter the covariance, and of the first statistics pass) set to
 1%, 5%, 10% (the default, the paper's choice) and 50%, same seeds otherwise. Per run it reports
 the test metrics and the stability of the basis from ``basis_history.json``: at every refresh
-after the first, each axis's |cos| with its predecessor after the Hungarian alignment; the table
-gives their mean and the smallest over axes and refreshes, and the number of samples one refresh
-saw. The paper finds 10% enough and less unstable.
+after the first, each axis's |cos| with its predecessor after the Hungarian alignment. The table
+gives the angle axis's mean and smallest |cos| over the refreshes, the mean over all axes, and
+the number of samples one refresh saw. The digit's 4 axes have close eigenvalues and rotate
+among themselves, which SupCon-L2 on the block does not notice (it sees only distances within
+the block), so their per-axis |cos| understates the block's stability. The paper finds 10% enough
+and less unstable.
 
     .venv/bin/python benchmarks/de_cov_fraction.py [--fractions 0.01 0.05 0.1 0.5] [--epochs 75]
         [--seeds 0] [--jobs 1]
@@ -33,8 +36,9 @@ from orthomtl.engine import read_results
 ROOT = _common.ROOT
 CONFIG = ROOT / "configs" / "de_rotated_digits.yaml"
 COLUMNS = [
-    ("basis/cos_prev_mean", "mean abs cos to previous basis ↑"),
-    ("basis/cos_prev_min", "min abs cos ↑"),
+    ("basis/angle_cos_mean", "angle axis: mean abs cos ↑"),
+    ("basis/angle_cos_min", "angle axis: min abs cos ↑"),
+    ("basis/cos_prev_mean", "all axes: mean abs cos"),
     ("basis/samples_per_refresh", "samples per refresh"),
     ("angle/spearman", "Spearman(angle) ↑"),
     ("digit/v_score", "V(digit) ↑"),
@@ -55,11 +59,13 @@ def run_one(fraction: float, seed: int, epochs: int, runs_dir: Path) -> dict[str
     history = json.loads((run_dir / "basis_history.json").read_text())
     later = history[1:]
     cos = np.array([[h[k] for k in h if k.endswith("/cos_prev")] for h in later])
+    angle = np.array([h[f"axis{cos.shape[1] - 1}/cos_prev"] for h in later])  # the last axis
     metrics = {k: test[k] for k, _ in COLUMNS if k in test}
     metrics.update(
         {
             "basis/cos_prev_mean": float(cos.mean()) if cos.size else float("nan"),
-            "basis/cos_prev_min": float(cos.min()) if cos.size else float("nan"),
+            "basis/angle_cos_mean": float(angle.mean()) if angle.size else float("nan"),
+            "basis/angle_cos_min": float(angle.min()) if angle.size else float("nan"),
             "basis/samples_per_refresh": float(np.mean([h["num_samples"] for h in later])),
         }
     )
@@ -95,7 +101,7 @@ def main() -> None:
             *scores.rows(runs, COLUMNS, labels),
             "",
             f"configs/de_rotated_digits.yaml, {args.epochs} epochs, seeds {args.seeds}, test "
-            "split; |cos| over the refreshes after the first, every axis.",
+            "split; |cos| over the refreshes after the first (the angle axis is the last).",
         ]
     )
     payload = {
