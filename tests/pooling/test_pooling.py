@@ -3,8 +3,6 @@ itself is tested in ``test_pooling_refresh``)."""
 
 import copy
 import io
-import threading
-from collections.abc import Callable
 
 import pytest
 import torch
@@ -17,6 +15,7 @@ from orthomtl.pooling import (
     statistics_buffer_names,
 )
 from orthomtl.pooling._statistics import STATISTICS
+from tests.pooling.ranks import refresh_as_two_ranks
 
 
 def orthonormal(rows: int, cols: int, seed: int) -> Tensor:
@@ -261,29 +260,7 @@ def test_reduce_sum_over_two_simulated_ranks_matches_one_process() -> None:
     ranks = [OrthogonalPooling(12, 4), OrthogonalPooling(12, 4)]
     for rank, half in zip(ranks, x.chunk(2), strict=True):
         rank.accumulate(half)
-    deposits: list[Tensor] = [torch.empty(0), torch.empty(0)]
-    barrier = threading.Barrier(2)
-    calls = [0, 0]
-
-    def make_reduce(index: int) -> Callable[[Tensor], Tensor]:
-        def reduce_sum(flat: Tensor) -> Tensor:
-            calls[index] += 1
-            deposits[index] = flat.clone()
-            barrier.wait()
-            total = deposits[0] + deposits[1]
-            barrier.wait()  # both have read the deposits before the next call overwrites them
-            return total
-
-        return reduce_sum
-
-    threads = [
-        threading.Thread(target=rank.refresh, args=(make_reduce(i),))
-        for i, rank in enumerate(ranks)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    calls = refresh_as_two_ranks(ranks)
     assert calls == [2, 2]  # per refresh: the process count, then the flattened statistics
     assert torch.equal(ranks[0].basis, ranks[1].basis) and torch.equal(ranks[0].mean, ranks[1].mean)
     torch.testing.assert_close(ranks[0].basis, single.basis, atol=1e-6, rtol=0)

@@ -2,9 +2,7 @@
 Gram matrix (``_eigen.gram_eigh``) and must give the dense path's basis, mean and logs."""
 
 import io
-import threading
 import warnings
-from collections.abc import Callable
 
 import pytest
 import torch
@@ -19,6 +17,7 @@ from orthomtl.pooling import (
     row_capacity,
 )
 from orthomtl.pooling import _eigen as eigen
+from tests.pooling.ranks import refresh_as_two_ranks
 from tests.pooling.test_pooling import orthonormal, spectrum_data
 
 TOL = 1e-9
@@ -223,27 +222,7 @@ def test_two_simulated_ranks_sum_their_rows(gram_calls: list[int]) -> None:
     ranks = [OrthogonalPooling(80, 4).double(), OrthogonalPooling(80, 4).double()]
     for rank, part in zip(ranks, (x[:11], x[11:]), strict=True):
         rank.accumulate(part)
-    deposits: list[Tensor] = [torch.empty(0), torch.empty(0)]
-    barrier = threading.Barrier(2)
-
-    def make_reduce(index: int) -> Callable[[Tensor], Tensor]:
-        def reduce_sum(flat: Tensor) -> Tensor:
-            deposits[index] = flat.clone()
-            barrier.wait()
-            total = deposits[0] + deposits[1]
-            barrier.wait()
-            return total
-
-        return reduce_sum
-
-    threads = [
-        threading.Thread(target=rank.refresh, args=(make_reduce(i),))
-        for i, rank in enumerate(ranks)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    refresh_as_two_ranks(ranks)
     assert torch.equal(ranks[0].basis, ranks[1].basis)
     assert_same_refresh((ranks[0], ranks[0].history[-1]), single)
     assert gram_calls == [30]
