@@ -1,5 +1,6 @@
 """Helpers for runs on several processes."""
 
+import math
 import warnings
 
 import torch
@@ -46,3 +47,27 @@ def gather_global_batch(
     parts[rank] = rows * world - rows.detach() * (world - 1)
     gathered = {k: fabric.all_gather(v).reshape(-1, *v.shape[1:]) for k, v in labels.items()}
     return torch.cat(parts), gathered
+
+
+def require_finite_everywhere(fabric: Fabric, total: Tensor, context: str) -> None:
+    """Raise ``FloatingPointError`` on every rank if the loss ``total`` is not finite on any.
+
+    The ranks' losses are gathered first: a rank that raised alone would leave the others
+    waiting for it in the next collective (or failing there with a bare connection error).
+    ``context`` ends the message (where it happened and what to do).
+    """
+    totals = total.detach().float().reshape(1)
+    if fabric.world_size > 1:
+        totals = fabric.all_gather(totals).reshape(-1)
+    values = totals.tolist()
+    if all(math.isfinite(value) for value in values):
+        return
+    became = str(values[0])
+    if len(values) > 1:
+        became = ", ".join(
+            f"{value} on rank {rank}"
+            for rank, value in enumerate(values)
+            if not math.isfinite(value)
+        )
+        became += f" (of {len(values)} processes; all of them stop)"
+    raise FloatingPointError(f"The training loss became {became} {context}")

@@ -7,7 +7,6 @@ devices, DDP, ``all_reduce``, checkpoint I/O and the loggers.
 """
 
 import json
-import math
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from tqdm.auto import tqdm
 from orthomtl.config import OptimConfig, TrainerConfig
 from orthomtl.data import Batch, GlobalBatchSampler, TaskData, TaskDataset
 from orthomtl.engine import _checkpoint as checkpoint
-from orthomtl.engine._distributed import prepare_batchnorm
+from orthomtl.engine._distributed import prepare_batchnorm, require_finite_everywhere
 from orthomtl.engine._loaders import make_loader, training_subset
 from orthomtl.engine._logger import RunLogger
 from orthomtl.engine._method import Method
@@ -189,37 +188,16 @@ class Engine:
         return patience is not None and self.progress.bad_rounds >= patience
 
     # --- training --------------------------------------------------------------------------------
-    def _check_finite(self, total: torch.Tensor) -> None:
-        """Raise ``FloatingPointError`` on every rank if the training loss is not finite on any.
-
-        The ranks' losses are gathered first: a rank that raised alone would leave the others
-        waiting for it in the gradient all-reduce (or failing there with a bare connection error).
-        """
-        totals = total.detach().float().reshape(1)
-        if self.fabric.world_size > 1:
-            totals = self.fabric.all_gather(totals).reshape(-1)
-        values = totals.tolist()
-        if all(math.isfinite(value) for value in values):
-            return
-        became = str(values[0])
-        if len(values) > 1:
-            became = ", ".join(
-                f"{value} on rank {rank}"
-                for rank, value in enumerate(values)
-                if not math.isfinite(value)
-            )
-            became += f" (of {len(values)} processes; all of them stop)"
-        raise FloatingPointError(
-            f"The training loss became {became} at epoch {self.progress.epoch}, step "
-            f"{self.progress.step}. Lower optim.lr or set trainer.grad_clip; the last checkpoint "
-            f"is in {self.ckpt_dir}."
-        )
-
     def _train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
         method = self.method
         with self.fabric.no_backward_sync(method.model, enabled=method.syncs_own_gradients):
             losses = method.training_step(batch)
-            self._check_finite(losses["total"])
+            require_finite_everywhere(
+                self.fabric,
+                losses["total"],
+                f"at epoch {self.progress.epoch}, step {self.progress.step}. Lower optim.lr or set "
+                f"trainer.grad_clip; the last checkpoint is in {self.ckpt_dir}.",
+            )
             self.optimizer.zero_grad(set_to_none=True)
             method.backward(losses)
         if self.trainer.grad_clip is not None:
