@@ -6,7 +6,7 @@ import torch
 
 from orthomtl.data import TaskData, load_shapes, salt_and_pepper
 from orthomtl.data import _shapes_render as shapes_render
-from orthomtl.data._shapes import TASKS
+from orthomtl.data._shapes import HELD_OUT_HUES, TASKS
 from orthomtl.data._shapes_render import (
     FACTOR_NAMES,
     FACTOR_SIZES,
@@ -169,6 +169,15 @@ def test_factors_can_be_regression_tasks_in_their_units() -> None:
         ({"train_size": 470_000, "test_size": 20_000}, "exceeds the 480000"),
         ({"noise": 1.0}, r"noise must be a fraction of pixels in \[0, 1\), got 1\.0"),
         ({"noise": -0.1}, r"noise must be .* in \[0, 1\)"),
+        ({"split": "hue"}, r"split must be one of \['random', 'hue-holdout'\], got 'hue'"),
+        (
+            {"split": "hue-holdout", "test_size": 120_001},
+            r"hue-holdout.*test_size = 120001 exceeds the 120000 combinations",
+        ),
+        (
+            {"split": "hue-holdout", "train_size": 350_001, "val_size": 10_000},
+            r"train_size \+ val_size = 360001 exceeds the 360000 combinations left for training",
+        ),
     ],
 )
 def test_loader_rejects_bad_options(options: dict, message: str) -> None:
@@ -227,3 +236,46 @@ def test_culled_tracing_matches_tracing_every_ray() -> None:
         static, body = shapes_render._trace(unculled, shape, scale, turn)
         expected = np.stack([static[0], static[1], body(angle - turn), static[2]])
         assert np.allclose(maps[shape, scale, orientation], expected, atol=1e-6)
+
+
+HELD = np.isin(np.arange(10), HELD_OUT_HUES)
+
+
+def both_held(factors: np.ndarray) -> np.ndarray:
+    """Whether a scene's floor hue and wall hue are both held out."""
+    return HELD[factors[:, 0]] & HELD[factors[:, 1]]
+
+
+def test_hue_holdout_split_holds_out_floor_and_wall_hue_pairs() -> None:
+    assert HELD.sum() == 5  # 5 of the 10 hues, so 25% of the (floor, wall) pairs
+    sizes = {"train_size": 6_000, "val_size": 500, "test_size": 2_000}
+    data = load_shapes(split="hue-holdout", **sizes)
+    assert both_held(data.test.factors).all()
+    assert not both_held(data.train.factors).any() and not both_held(data.val.factors).any()
+    splits = [data.train.combinations, data.val.combinations, data.test.combinations]
+    assert [len(s) for s in splits] == [6_000, 500, 2_000]
+    assert len(np.unique(np.concatenate(splits))) == 8_500
+    # Training keeps the other hue pairs, e.g. a held-out floor hue under a kept wall hue:
+    # 2 of every 3 kept pairs have exactly one held-out hue.
+    one = HELD[data.train.factors[:, 0]] ^ HELD[data.train.factors[:, 1]]
+    assert 0.6 < one.mean() < 0.73
+    assert len(np.unique(data.test.factors[:, 2:], axis=0)) > 1_500  # other factors vary freely
+    whole = load_shapes(split="hue-holdout", train_size=1, val_size=1, test_size=120_000)
+    assert len(np.unique(whole.test.combinations)) == 120_000  # the whole 25% pool
+    assert both_held(whole.test.factors).all()
+    again = load_shapes(split="hue-holdout", seed=3, **{**sizes, "train_size": 9_000})
+    assert np.array_equal(again.test.combinations, data.test.combinations)  # seed- and
+    assert np.array_equal(again.val.combinations, data.val.combinations)  # train_size-free
+
+
+def test_labels_come_from_the_factor_grid(data: TaskData) -> None:
+    indices = list(range(0, 100, 7))
+    batch = data.test.__getitems__(indices)
+    for name in FACTOR_NAMES:
+        assert np.array_equal(data.test.labels(name)[indices], batch.targets[name].numpy())
+    regressed = load_shapes(tasks=["scale", "shape"], regression=["scale"], **SMALL)
+    scale = regressed.val.labels("scale")
+    assert scale.dtype == np.float32 and scale.shape == (50,)
+    assert np.array_equal(scale[:3], regressed.val.__getitems__([0, 1, 2]).targets["scale"].numpy())
+    with pytest.raises(KeyError, match="No task 'wall_hue'"):
+        regressed.val.labels("wall_hue")

@@ -3,6 +3,7 @@
 Importing this package registers every built-in dataset in ``orthomtl.registry.DATASETS``. The
 data contract (``TaskData`` of three ``TaskDataset`` splits yielding ``Batch``es) is in
 ``_base``; every random augmentation is a pure function of ``(seed, epoch, index)`` (``_augment``).
+Wrappers serve a split as Detaux pairs (``_pairs``) or with added label tasks (``_labelled``).
 """
 
 from orthomtl.data import (  # noqa: F401  (registration side effects)
@@ -27,7 +28,9 @@ from orthomtl.data._base import (
 from orthomtl.data._distort import StrokeDistortion
 from orthomtl.data._dsprites import load_dsprites
 from orthomtl.data._image_npz import load_image_npz
+from orthomtl.data._labelled import WithLabels, with_labels
 from orthomtl.data._mnist import load_mnist
+from orthomtl.data._pairs import PairedDataset, draw_partners
 from orthomtl.data._rotated_digits import load_rotated_digits
 from orthomtl.data._rotation import RandomRotation, rotate
 from orthomtl.data._sampler import GlobalBatchSampler
@@ -42,12 +45,15 @@ __all__ = [
     "BatchTransform",
     "DatasetInfo",
     "GlobalBatchSampler",
+    "PairedDataset",
     "RandomRotation",
     "SaltAndPepper",
     "ShapesDataset",
     "StrokeDistortion",
     "TaskData",
     "TaskDataset",
+    "WithLabels",
+    "draw_partners",
     "intensity_maps",
     "load_dsprites",
     "load_image_npz",
@@ -62,4 +68,5 @@ __all__ = [
     "select_tasks",
     "split_indices",
     "two_views",
+    "with_labels",
 ]

@@ -57,6 +57,22 @@ class TaskDataset(Dataset[Batch]):
         """Called by the engine before each epoch; draws depend on ``(seed, epoch, index)``."""
         self.epoch = epoch
 
+    def labels(self, name: str) -> np.ndarray:
+        """Every sample's label of task ``name``, (N,), in sample order.
+
+        This default fetches the whole split, 1024 samples at a time (rendering and augmenting each
+        one; labels that an augmentation draws are the current epoch's). Subclasses holding their
+        labels override it with a cheap read.
+
+        Raises:
+            KeyError: if ``name`` is not a task of the split.
+        """
+        if name not in (names := [task.name for task in self.tasks]):
+            raise KeyError(f"No task {name!r}; the split's tasks are {names}.")
+        n, step = len(self), 1024
+        batches = [self.__getitems__(range(a, min(a + step, n))) for a in range(0, n, step)]
+        return np.concatenate([batch.targets[name].numpy() for batch in batches])
+
 
 def validate_arrays(
     name: str,
@@ -187,6 +203,11 @@ class ArrayDataset(TaskDataset):
         factors = None if self.factors is None else self.factors[index]
         source = None if self.sources is None else torch.from_numpy(self.sources[idx])
         return Batch(x=x, targets=targets, index=index, factors=factors, source=source)
+
+    def labels(self, name: str) -> np.ndarray:
+        """The stored labels of ``name``; those the transform draws take the default's pass."""
+        stored = self.targets.get(name)
+        return super().labels(name) if stored is None else stored.numpy().copy()
 
 
 def _check_sources(source: np.ndarray, rows: int, tasks: Sequence[Task], name: str) -> np.ndarray:

@@ -45,6 +45,9 @@ TASKS: tuple[Task, ...] = tuple(
 )
 SPLIT_SEED = 20_180_601
 """Seed of the split permutation: the splits are the same for every training seed."""
+SPLITS = ("random", "hue-holdout")
+HELD_OUT_HUES: tuple[int, ...] = (1, 3, 5, 7, 9)
+"""Hue levels of ``split="hue-holdout"``: a test scene has its floor and wall hues among them."""
 VALUES: dict[str, np.ndarray] = {"scale": SCALES, "orientation": ORIENTATIONS}
 """A regression target's value per factor level, in the renderer's units (scale as a factor of
 the base size, orientation in radians); a factor not listed is regressed on its level index."""
@@ -101,6 +104,15 @@ class ShapesDataset(TaskDataset):
             factors=factor_tensor,
         )
 
+    def labels(self, name: str) -> np.ndarray:
+        """Every sample's label of task ``name``, read from the factor grid (nothing rendered)."""
+        if name not in self._columns:
+            raise KeyError(f"No task {name!r}; the split's tasks are {list(self._columns)}.")
+        levels = self.factors[:, self._columns[name]]
+        return (
+            self._values[name][levels].astype(np.float32) if name in self._values else levels.copy()
+        )
+
 
 def load_shapes(
     *,
@@ -112,11 +124,18 @@ def load_shapes(
     test_size: int = 5_000,
     noise: float = 0.0,
     regression: list[str] | None = None,
+    split: str = "random",
 ) -> TaskData:
     """Build the ``shapes`` splits: disjoint samples of the 480,000 factor combinations.
 
     The test split is drawn first and the validation split next, so changing ``train_size`` keeps
     them the same. The splits do not depend on ``seed``.
+
+    ``split="hue-holdout"`` is the split of Detaux (section 5.1): the test pool is every
+    combination whose floor hue and wall hue are both among ``HELD_OUT_HUES`` (5 of the 10 levels,
+    so 25% of the combinations), and training and validation scenes come from the other 75%. Every
+    (floor, wall) hue pair is seen in training or in test, never both. We hold out the odd levels,
+    a fixed choice (the paper does not say which five).
 
     Args:
         seed: seeds the training noise (the only randomness that varies between runs).
@@ -129,6 +148,8 @@ def load_shapes(
         regression: selected factors served as regression tasks instead of classes, with the
             values of ``VALUES`` (e.g. ``["orientation", "scale"]``, as in Domain Expansion's
             ShapeNet objectives).
+        split: ``"random"`` (the three splits sampled from all combinations) or
+            ``"hue-holdout"`` (see above).
 
     Returns:
         The three splits, with one task per selected factor: regression for those in
@@ -153,6 +174,8 @@ def load_shapes(
             f"{NAME}: train_size + val_size + test_size = {sum(sizes.values())} exceeds the "
             f"{NUM_COMBINATIONS} factor combinations; lower the sizes."
         )
+    if split not in SPLITS:
+        raise ValueError(f"{NAME}: split must be one of {list(SPLITS)}, got {split!r}.")
     noise = check_noise(noise, NAME)
     selected = select_tasks(TASKS, tasks, NAME)
     regressed = list(regression or [])
@@ -163,9 +186,7 @@ def load_shapes(
             f"{[t.name for t in selected]}; add them to data.tasks or remove them."
         )
     selected = [Task(t.name, "regression") if t.name in regressed else t for t in selected]
-    test, val, train = split_indices(
-        NUM_COMBINATIONS, [int(test_size), int(val_size), int(train_size)], SPLIT_SEED
-    )
+    test, val, train = _draw_splits(split, int(test_size), int(val_size), int(train_size))
     train_noise = SaltAndPepper(noise, seed, fixed=False) if noise > 0 else None
     eval_noise = SaltAndPepper(noise, 0, fixed=True) if noise > 0 else None
     return TaskData(
@@ -176,6 +197,31 @@ def load_shapes(
         test=ShapesDataset(test, selected, noise=eval_noise),
         factor_names=FACTOR_NAMES,
     )
+
+
+def _draw_splits(split: str, test_size: int, val_size: int, train_size: int) -> list[np.ndarray]:
+    """The test, validation and training combinations of ``split`` (see ``load_shapes``)."""
+    if split == "random":
+        return split_indices(NUM_COMBINATIONS, [test_size, val_size, train_size], SPLIT_SEED)
+    floor = np.isin(np.arange(FACTOR_SIZES[0]), HELD_OUT_HUES)
+    wall = np.isin(np.arange(FACTOR_SIZES[1]), HELD_OUT_HUES)
+    # Floor and wall hue are the grid's two leading axes: one block of scenes per hue pair.
+    held = np.repeat(np.outer(floor, wall).ravel(), NUM_COMBINATIONS // (floor.size * wall.size))
+    test_pool, rest = np.flatnonzero(held), np.flatnonzero(~held)
+    where = f"{NAME} (split=hue-holdout, held-out hues {list(HELD_OUT_HUES)})"
+    if test_size > len(test_pool):
+        raise ValueError(
+            f"{where}: test_size = {test_size} exceeds the {len(test_pool)} combinations with "
+            "floor and wall hues both held out; lower data.test_size."
+        )
+    if train_size + val_size > len(rest):
+        raise ValueError(
+            f"{where}: train_size + val_size = {train_size + val_size} exceeds the {len(rest)} "
+            "combinations left for training; lower the sizes."
+        )
+    (test,) = split_indices(len(test_pool), [test_size], SPLIT_SEED)
+    val, train = split_indices(len(rest), [val_size, train_size], SPLIT_SEED)
+    return [test_pool[test], rest[val], rest[train]]
 
 
 DATASETS.register(NAME)(
@@ -195,6 +241,11 @@ DATASETS.register(NAME)(
             "test_size": "test scenes (default 5000)",
             "noise": "fraction of pixels set to black or white, in [0, 1) (default 0)",
             "regression": "factors served as regression tasks, e.g. [orientation, scale]",
+            "split": (
+                "random (default), or hue-holdout as in Detaux: test scenes have floor and wall "
+                "hues both among the held-out levels 1, 3, 5, 7, 9 (25% of the combinations); "
+                "train and val come from the other 75%"
+            ),
         },
     )
 )
