@@ -22,6 +22,7 @@ from orthomtl.nn._encoders import (
 )
 from orthomtl.nn._factory import build_decoder, build_encoder, build_head
 from orthomtl.nn._heads import LinearHead, MLPHead
+from orthomtl.nn._product_space import ProductSpaceDecoder, ProductSpaceEncoder
 
 __all__ = [
     "ACTIVATIONS",
@@ -35,6 +36,8 @@ __all__ = [
     "MLPDecoder",
     "MLPEncoder",
     "MLPHead",
+    "ProductSpaceDecoder",
+    "ProductSpaceEncoder",
     "ResNet18",
     "build_decoder",
     "build_encoder",
