@@ -64,12 +64,21 @@ def read_report(path: Path) -> dict[str, Any]:
 
 
 def kill_then_resume(
-    out: Path, config: Path, runs: Path, kill_at_step: int, checkpoint: str = "last.ckpt"
+    out: Path,
+    config: Path,
+    runs: Path,
+    kill_at_step: int,
+    checkpoint: str = "last.ckpt",
+    stage: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train ``config`` in a subprocess that SIGKILLs itself after step ``kill_at_step``, check it
-    died and left no results, resume it with the CLI from ``checkpoint``, and return the run
-    directory and the progress saved in that checkpoint before the resume."""
-    proc = train_in_subprocess(out, [config], "--kill-at-step", str(kill_at_step), check=False)
+    """Train ``config`` in a subprocess that SIGKILLs itself after step ``kill_at_step`` (of the
+    stage named ``stage``, by default of whichever stage gets there first), check it died and
+    left no results, resume it with the CLI from ``checkpoint``, and return the run directory and
+    the progress saved in that checkpoint (of the first stage) before the resume."""
+    kill = ["--kill-at-step", str(kill_at_step)]
+    if stage is not None:
+        kill += ["--kill-in-stage", stage]
+    proc = train_in_subprocess(out, [config], *kill, check=False)
     assert proc.returncode == -9, proc.stderr[-2000:]
     (run_dir,) = runs.iterdir()
     assert not (run_dir / "results.json").exists()

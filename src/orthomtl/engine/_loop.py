@@ -107,7 +107,7 @@ class Engine:
         if fabric.world_size > 1 and (local := method.rank_local_buffers()):
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(method.model, local)
         method.model, self.optimizer = fabric.setup(method.model, optimizer)
-        method.attach(fabric, self._train_subset, seed)
+        method.attach(fabric, self._train_subset, seed, trainer.max_epochs)
         self.progress = Progress()
 
     # --- data ------------------------------------------------------------------------------------

@@ -75,11 +75,21 @@ class Method(ABC):
         self.model_config = model
 
     # --- set-up -------------------------------------------------------------------------------
-    def attach(self, fabric: Fabric, train_subset: TrainSubset, seed: int) -> None:
+    def training_data(self, data: TaskData, seed: int) -> TaskData:
+        """The data the engine trains and validates this method on, given the stage's ``data``
+        (Detaux pairs the samples); ``data`` itself by default. ``next_stage`` still receives
+        ``data``."""
+        return data
+
+    def attach(
+        self, fabric: Fabric, train_subset: TrainSubset, seed: int, max_epochs: int = 1
+    ) -> None:
         """Called by the engine once the model is set up. ``fabric`` gives ``all_reduce`` and the
         devices; ``train_subset(fraction, epoch)`` iterates this rank's share of a seeded random
-        ``fraction`` of the training split (for statistics passes); ``seed`` is the run's seed."""
+        ``fraction`` of the training split (for statistics passes); ``seed`` is the run's seed;
+        ``max_epochs`` the stage's epochs (for schedules over them)."""
         self.fabric, self.train_subset, self.seed = fabric, train_subset, seed
+        self.max_epochs = max_epochs
 
     def parameter_groups(self) -> Iterable[Tensor] | list[dict[str, Any]]:
         """What the engine's optimiser updates. Defaults to every parameter of ``self.model``."""

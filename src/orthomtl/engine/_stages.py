@@ -62,7 +62,7 @@ def train_stages(
         engine = Engine(
             fabric,
             stage.method,
-            data,
+            stage.method.training_data(data, seed),
             stage_dir,
             stage.trainer,
             stage.optim,
