@@ -2,12 +2,14 @@
 
 - ``hps``: hard parameter sharing with TorchJD loss weightings and aggregators, and single-task
   learning, the baselines every method is compared with;
-- ``domain_expansion``: Domain Expansion's orthogonal axes, readouts and concept algebra.
+- ``domain_expansion``: Domain Expansion's orthogonal axes, readouts and concept algebra;
+- ``detaux``: Detaux's product-space autoencoder, auxiliary-task discovery and MTL stage.
 
 The contract a method fulfils is ``orthomtl.engine.Method``.
 """
 
+from orthomtl.methods.detaux import Detaux
 from orthomtl.methods.domain_expansion import ConceptAlgebra, DomainExpansion
 from orthomtl.methods.hps import HPS, STL
 
-__all__ = ["HPS", "STL", "ConceptAlgebra", "DomainExpansion"]
+__all__ = ["HPS", "STL", "ConceptAlgebra", "Detaux", "DomainExpansion"]
