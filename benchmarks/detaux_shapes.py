@@ -33,7 +33,7 @@ import yaml
 
 import orthomtl
 from orthomtl.diagnostics import format_mean_std
-from orthomtl.engine import read_results
+from orthomtl.engine import read_config, read_results
 
 CONFIG = _common.ROOT / "configs" / "detaux_shapes.yaml"
 QUICK = {
@@ -65,9 +65,9 @@ def base_config(args: argparse.Namespace) -> dict[str, Any]:
 def mtl_config(pipeline: dict[str, Any], discovery: Path, tasks: list[str], seed: int) -> dict:
     """The MTL/STL stage alone on the discovered labels: the pipeline's MTL settings."""
     method = pipeline["method"]
-    trainer = {**pipeline["trainer"], **method.get("mtl_trainer", {})}
-    optim = {**pipeline["optim"], **method.get("mtl_optim", {})}
-    hps = dict(method.get("mtl", {}))
+    trainer = {**pipeline["trainer"], **(method.get("mtl_trainer") or {})}
+    optim = {**pipeline["optim"], **(method.get("mtl_optim") or {})}
+    hps = dict(method.get("mtl") or {})
     name = "stl" if len(tasks) == 1 else "hps"
     if name == "hps" and method.get("principal_weight", 1.0) != 1.0:
         hps.setdefault("loss_weighting", "weighted")
@@ -79,7 +79,7 @@ def mtl_config(pipeline: dict[str, Any], discovery: Path, tasks: list[str], seed
             "tasks": tasks,
             "batch_size": pipeline["data"]["batch_size"],
         },
-        "model": method.get("mtl_model", {}),
+        "model": method.get("mtl_model") or {},
         "method": {"name": name, **({} if name == "stl" else hps)},
         "optim": optim,
         "trainer": trainer,
@@ -174,17 +174,30 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=_common.HERE / "runs" / "detaux")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--set", nargs="*", default=[], help="dotted overrides of the config")
+    parser.add_argument(
+        "--from-run",
+        type=Path,
+        default=None,
+        help="a finished pipeline run directory: train only the MTL/STL variants on its labels",
+    )
+    parser.add_argument("--name", default=None, help="results name (default: the data's)")
     args = parser.parse_args()
-    config = base_config(args)
     overrides = [f"{k}={json.dumps(v)}" for k, v in QUICK.items()] if args.quick else []
     overrides += args.set
-    name = args.data + ("-quick" if args.quick else "")
-    start = time.perf_counter()
-    result = orthomtl.run(config, overrides)
-    pipeline = pipeline_record(result.run_dirs[0]) | {"total_wall_s": time.perf_counter() - start}
-    resolved = orthomtl.config.resolved(orthomtl.api.as_config(config, overrides))
+    name = args.name or args.data + ("-quick" if args.quick else "")
+    if args.from_run is None:
+        config = base_config(args)
+        start = time.perf_counter()
+        run_dir = orthomtl.run(config, overrides).run_dirs[0]
+        total = time.perf_counter() - start
+        resolved = orthomtl.config.resolved(orthomtl.api.as_config(config, overrides))
+    else:
+        run_dir = args.from_run
+        resolved = read_config(run_dir)
+        total = read_results(run_dir)["wall_time_s"]  # the stages' time, without start-up
+    pipeline = pipeline_record(run_dir) | {"total_wall_s": total}
     resolved["runs_dir"] = str(args.runs)
-    discovery = result.run_dirs[0] / "discovery"
+    discovery = run_dir / "discovery"
     aux = [t["name"] for t in pipeline["discovery"]["tasks"]]
     variants = {f"STL ({args.principal})": [args.principal]}
     for task in aux:

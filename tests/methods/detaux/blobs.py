@@ -1,9 +1,8 @@
 """``detaux-test-blobs``: a tiny image problem with a principal factor and a second, easily
 separable one, for Detaux's end-to-end tests.
 
-A bright square on a dark 28×28 image: its column (left or right) is the principal task; its
-row (top, middle or bottom) and its size (6 or 9 px) are the other factors, and a jitter of up
-to 1 px a nuisance.
+A bright 8×8 square on a dark 28×28 image: its column (left or right) is the principal task,
+its row (top or bottom) the second factor, and a jitter of up to 1 px a nuisance.
 """
 
 import numpy as np
@@ -13,20 +12,19 @@ from orthomtl.registry import DATASETS
 from orthomtl.tasks import Task
 
 NAME = "detaux-test-blobs"
-FACTORS = ("column", "row", "size")
+FACTORS = ("column", "row")
 TASK = Task("column", "classification", 2)
 
 
 def blob_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Images (n, 1, 28, 28) in [0, 1] and their factors (n, 3): column, row, size."""
+    """Images (n, 1, 28, 28) in [0, 1] and their factors (n, 2): column, row."""
     rng = np.random.default_rng(seed)
-    factors = np.stack([rng.integers(0, k, n) for k in (2, 3, 2)], axis=1)
+    factors = np.stack([rng.integers(0, 2, n), rng.integers(0, 2, n)], axis=1)
     jitter = rng.integers(-1, 2, (n, 2))
     images = np.zeros((n, 1, 28, 28), np.float32)
-    for i, ((column, row, size), (dy, dx)) in enumerate(zip(factors, jitter, strict=True)):
-        side = 6 + 3 * size
-        top, left = 1 + 9 * row + dy, 2 + 14 * column + dx
-        images[i, 0, max(top, 0) : top + side, max(left, 0) : left + side] = 1.0
+    for i, ((column, row), (dy, dx)) in enumerate(zip(factors, jitter, strict=True)):
+        top, left = 4 + 12 * row + dy, 4 + 12 * column + dx
+        images[i, 0, max(top, 0) : top + 8, max(left, 0) : left + 8] = 1.0
     return images, factors
 
 

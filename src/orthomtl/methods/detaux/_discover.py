@@ -57,12 +57,17 @@ class DiscoveryOptions:
             ``clusterer``, ``min_cluster_size``, ``n_clusters``, ``max_samples``, ...).
         plots: write the interpretation PNGs.
         batch_size: images per batch when embedding the data.
+        max_principal_nmi: a subspace whose clusters have a higher NMI with the principal labels
+            is skipped for the next one, as a single cluster is (``None``: never). Our guard: a
+            subspace holding a faint copy of the principal factor scores well by the paper's
+            rule, since pairs that share the principal label hardly move in it.
     """
 
     num_aux_tasks: int = 1
     estimator: dict[str, Any] = field(default_factory=dict)
     plots: bool = True
     batch_size: int = 512
+    max_principal_nmi: float | None = 0.5
 
     @classmethod
     def from_options(
@@ -78,16 +83,19 @@ class DiscoveryOptions:
         options = {"margin": margin, **(options or {})}
         plots = bool(options.pop("plots", True))
         batch_size = int(options.pop("batch_size", 512))
+        limit = options.pop("max_principal_nmi", 0.5)
+        if limit is not None and not 0 <= limit <= 1:
+            raise ValueError(f"method.discovery.max_principal_nmi must be in [0, 1], got {limit}.")
         allowed = set(AuxiliaryTaskDiscovery().get_params()) - {"subspace", "principal_subspace"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise ValueError(
                 f"Unknown method.discovery option(s) {unknown}; allowed: "
-                f"{sorted(allowed | {'plots', 'batch_size'})}."
+                f"{sorted(allowed | {'plots', 'batch_size', 'max_principal_nmi'})}."
             )
         estimator = {**options, "principal_subspace": principal_subspace}
         AuxiliaryTaskDiscovery(**estimator)  # the estimator checks its values in fit
-        return cls(num_aux_tasks, estimator, plots, batch_size)
+        return cls(num_aux_tasks, estimator, plots, batch_size, limit)
 
     def make(self, subspace: int) -> AuxiliaryTaskDiscovery:
         return AuxiliaryTaskDiscovery(subspace=subspace, **self.estimator)
@@ -130,6 +138,17 @@ def discover(
         except DiscoveryFailed as error:
             failures.append({"subspace": int(subspace), "error": str(error)})
             continue
+        agreement = label_agreement(train.principal, estimator.labels_)
+        limit = options.max_principal_nmi
+        if limit is not None and agreement["nmi"] > limit:
+            failures.append(
+                {
+                    "subspace": int(subspace),
+                    "error": f"its clusters repeat the principal task (NMI {agreement['nmi']:.3f} "
+                    f"> discovery.max_principal_nmi = {limit})",
+                }
+            )
+            continue
         name = f"aux{len(tasks) + 1}"
         predicted = {"train": estimator.labels_}
         for split in ("val", "test"):
@@ -142,7 +161,7 @@ def discover(
             "n_clusters": int(estimator.n_clusters_),
             "cluster_sizes": [int(n) for n in estimator.cluster_sizes_],
             "noise_label": estimator.noise_label_,
-            "principal_agreement": label_agreement(train.principal, estimator.labels_),
+            "principal_agreement": agreement,
         }
         if train.factors is not None and data.factor_names:
             record["factors"] = factor_agreement(
