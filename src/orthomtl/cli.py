@@ -4,6 +4,7 @@ orthomtl run CONFIG.yaml [section.key=value ...]
 orthomtl run NAME [section.key=value ...]    (a shipped config, e.g. demo; see `orthomtl configs`)
 orthomtl resume RUN_DIR [--checkpoint last.ckpt]
 orthomtl compare RUN_DIR [RUN_DIR ...] [--split test]
+orthomtl discover RUN_DIR [key=value ...] [--out DIR]   (Detaux's discovery again)
 orthomtl configs
 orthomtl datasets
 orthomtl methods
@@ -16,11 +17,15 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+import yaml
 
 from orthomtl.api import RunResult, resume, run
 from orthomtl.config import ConfigError, shipped_configs
 from orthomtl.diagnostics import compare
 from orthomtl.engine import CheckpointError
+from orthomtl.methods.detaux import discover_from_run
 from orthomtl.registry import DATASETS, METHODS
 
 # What a shell reports for a process killed by SIGPIPE (128 + 13), as for `yes | head -1`: the
@@ -69,6 +74,17 @@ def _configs() -> None:
         print(f"{name}: {_description(path)}")
 
 
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` arguments as a dict, each value read as YAML (``10``, ``kmeans``, ``null``)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"Options are key=value, e.g. clusterer=kmeans; got {pair!r}.")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orthomtl", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare_parser = commands.add_parser("compare", help="a table of finished runs, side by side")
     compare_parser.add_argument("run_dirs", nargs="+")
     compare_parser.add_argument("--split", default="test", choices=["val", "test"])
+    discover_parser = commands.add_parser(
+        "discover", help="Detaux: discover auxiliary tasks again from a run's trained autoencoder"
+    )
+    discover_parser.add_argument("run_dir")
+    discover_parser.add_argument("--out", default=None, help="default: RUN_DIR/discovery")
+    discover_parser.add_argument(
+        "options", nargs="*", help="discovery options, e.g. clusterer=kmeans n_clusters=10"
+    )
     commands.add_parser("configs", help="list the shipped configs, for orthomtl run NAME")
     commands.add_parser("datasets", help="list datasets, their tasks and factors")
     commands.add_parser("methods", help="list methods")
@@ -94,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_result(run(args.config, args.overrides))
         elif args.command == "resume":
             _print_result(resume(args.run_dir, args.checkpoint))
+        elif args.command == "discover":
+            print(discover_from_run(args.run_dir, args.out, _options(args.options)))
         elif args.command == "compare":
             print(compare(args.run_dirs, args.split))
         elif args.command == "configs":
@@ -116,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ConfigError,
         CheckpointError,
         FileNotFoundError,
+        FileExistsError,
         KeyError,
         ValueError,
         ImportError,

@@ -114,6 +114,8 @@ class _ImageConvTransposeFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = ctx.saved_tensors
+        if x.is_contiguous(memory_format=torch.channels_last):  # as the output was
+            grad = grad.contiguous(memory_format=torch.channels_last)
         return _convolution_backward(grad, x, weight, True, list(ctx.needs_input_grad))
 
 

@@ -12,6 +12,7 @@ import pytest
 from matplotlib.image import imread
 
 import orthomtl
+from orthomtl.methods.detaux import discover_from_run
 from tests.methods.detaux import blobs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -84,3 +85,20 @@ def test_detaux_labels_serves_the_discovered_task_to_any_method(run_dir: Path) -
             ),
             seed=0,
         )
+
+
+def test_discovery_can_run_again_from_the_trained_autoencoder(run_dir: Path) -> None:
+    out = run_dir.parent / "again"
+    written = discover_from_run(run_dir, out, {"subspace_rule": "orthogonality", "plots": False})
+    summary = json.loads((written / "discovery.json").read_text())
+    assert summary["estimator"]["subspace_rule"] == "orthogonality"
+    assert summary["run_dir"] == str(run_dir.resolve())
+    assert not list(out.glob("*.png"))
+    data = orthomtl.api.load_data(
+        orthomtl.config.from_dict({"data": {"name": "detaux-labels", "path": str(out)}}), seed=0
+    )
+    assert [t.name for t in data.tasks] == ["column", "aux1"]
+    with pytest.raises(FileExistsError, match="exists"):
+        discover_from_run(run_dir, out)
+    with pytest.raises(ValueError, match=r"Unknown method\.discovery"):
+        discover_from_run(run_dir, run_dir.parent / "other", {"clusterr": "kmeans"})

@@ -19,9 +19,10 @@ Read it in this order; each step names the building block it composes.
    and auxiliary tasks (``orthomtl.data.with_labels``), the principal loss weighted by
    ``principal_weight``.
 
-A finished discovery can also be trained on alone: the dataset ``detaux-labels``
-(``_labels_dataset``) reads a discovery directory and serves the run's data with the auxiliary
-labels, for any method (``hps``, ``stl``, ...).
+Each stage can also start alone from the previous one's directory: ``discover_from_run``
+(``_rediscover``; ``orthomtl discover RUN_DIR``) runs the discovery again with the trained
+autoencoder, and the dataset ``detaux-labels`` (``_labels_dataset``) serves the run's data with
+the auxiliary labels of a discovery directory to any method (``hps``, ``stl``, ...).
 """
 
 from orthomtl.methods.detaux import _labels_dataset  # noqa: F401  (registers detaux-labels)
@@ -40,6 +41,7 @@ from orthomtl.methods.detaux._method import Detaux
 from orthomtl.methods.detaux._mtl import AuxiliaryHPS
 from orthomtl.methods.detaux._objective import Betas, DetauxObjective, LossOptions, warmup
 from orthomtl.methods.detaux._oracle import PrincipalOracle
+from orthomtl.methods.detaux._rediscover import discover_from_run
 
 __all__ = [
     "AuxiliaryHPS",
@@ -53,6 +55,7 @@ __all__ = [
     "balance_loss",
     "code_lengths",
     "consistency_loss",
+    "discover_from_run",
     "distance_loss",
     "reconstruction_loss",
     "sparsity_loss",

@@ -114,8 +114,11 @@ def discover(
     principal: str,
     options: DiscoveryOptions,
     directory: Path,
+    run_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run stage 2 and write ``directory`` (see the module docstring); returns the record.
+    ``run_dir``, the run whose autoencoder and data these are, is recorded (default: the
+    directory's parent) for the ``detaux-labels`` dataset.
 
     Raises:
         DiscoveryFailed: fewer than ``num_aux_tasks`` live subspaces give two clusters or more.
@@ -188,6 +191,7 @@ def discover(
         "skipped": failures,
         "tasks": tasks,
         "estimator": options.estimator,
+        "run_dir": str((run_dir or directory.parent).resolve()),
         "factor_names": list(data.factor_names),
     }
     tmp = _fresh(directory)

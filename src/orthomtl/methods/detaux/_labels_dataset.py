@@ -50,8 +50,8 @@ def load_detaux_labels(
     if (directory / DIRECTORY).is_dir():
         directory = directory / DIRECTORY
     summary = read_discovery(directory)
-    config = from_dict(read_config(directory.parent)).data
-    run_seed = from_dict(read_config(directory.parent)).seeds[0]
+    run = from_dict(read_config(Path(summary.get("run_dir", directory.parent))))
+    config, run_seed = run.data, run.seeds[0]
     base = DATASETS.get(config.name).loader(
         seed=run_seed, path=config.path, tasks=config.tasks, **config.options
     )
