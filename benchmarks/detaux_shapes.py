@@ -36,10 +36,8 @@ from orthomtl.diagnostics import format_mean_std
 from orthomtl.engine import read_config, read_results
 
 CONFIG = _common.ROOT / "configs" / "detaux_shapes.yaml"
+QUICK_SHAPES = {"data.train_size": 256, "data.val_size": 64, "data.test_size": 64}
 QUICK = {
-    "data.train_size": 256,
-    "data.val_size": 64,
-    "data.test_size": 64,
     "trainer.max_epochs": 2,
     "method.mtl_trainer.max_epochs": 1,
     "method.compile": False,
@@ -57,6 +55,7 @@ def base_config(args: argparse.Namespace) -> dict[str, Any]:
             "batch_size": config["data"]["batch_size"],
         }
     config["method"]["principal"] = args.principal
+    config["method"]["mtl_trainer"]["monitor"] = f"val/{args.principal}/accuracy"
     config["runs_dir"] = str(args.runs)
     config["seeds"] = [args.seeds[0]]
     return config
@@ -182,7 +181,8 @@ def main() -> None:
     )
     parser.add_argument("--name", default=None, help="results name (default: the data's)")
     args = parser.parse_args()
-    overrides = [f"{k}={json.dumps(v)}" for k, v in QUICK.items()] if args.quick else []
+    quick = {**QUICK, **(QUICK_SHAPES if args.data == "shapes" else {})}
+    overrides = [f"{k}={json.dumps(v)}" for k, v in quick.items()] if args.quick else []
     overrides += args.set
     name = args.name or args.data + ("-quick" if args.quick else "")
     if args.from_run is None:
