@@ -173,10 +173,12 @@ def discover(
         tasks.append(record)
         estimators.append(estimator)
     if len(tasks) < options.num_aux_tasks:
+        skipped = "; ".join(f"{f['subspace']}: {f['error']}" for f in failures) or "none"
         raise DiscoveryFailed(
             f"Only {len(tasks)} of the {options.num_aux_tasks} auxiliary task(s) asked for were "
-            f"found; the live subspaces {order.tolist()} gave: "
-            + "; ".join(f"{f['subspace']}: {f['error']}" for f in failures),
+            f"found among the {len(order)} live subspace(s) {order.tolist()} (dead: "
+            f"{dead.tolist()}; skipped: {skipped}). Lower method.num_aux_tasks or "
+            "discovery.dead_threshold; orthomtl discover RUN_DIR reuses the trained autoencoder.",
             subspace_scores=scores,
             cluster_sizes=[],
             subspace=None,
