@@ -9,6 +9,7 @@ Importing this package registers the built-in classes. A class registered by the
 """
 
 from orthomtl.nn._base import Decoder, Encoder, check_input
+from orthomtl.nn._compile import compile_if_possible
 from orthomtl.nn._decoders import ConvDecoder, MLPDecoder
 from orthomtl.nn._encoders import (
     ACTIVATIONS,
@@ -44,5 +45,6 @@ __all__ = [
     "build_head",
     "check_image_shape",
     "check_input",
+    "compile_if_possible",
     "make_mlp",
 ]

@@ -12,7 +12,6 @@ the global batch under DDP (they are not sums over pairs); the 2B consistency sw
 distinct subspaces per pair, drawn from (seed, epoch, anchor index).
 """
 
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from orthomtl.methods.detaux._discover import (
     read_discovery,
 )
 from orthomtl.methods.detaux._losses import Hinge, code_lengths, subspace_distances
-from orthomtl.methods.detaux._mtl import AuxiliaryHPS, MTLOptions
+from orthomtl.methods.detaux._mtl import MTLOptions
 from orthomtl.methods.detaux._objective import (
     FULL,
     Beta3,
@@ -44,7 +43,7 @@ from orthomtl.methods.detaux._objective import (
     warmup,
 )
 from orthomtl.methods.detaux._oracle import PrincipalOracle
-from orthomtl.nn import build_decoder, build_encoder
+from orthomtl.nn import build_decoder, build_encoder, compile_if_possible
 from orthomtl.registry import DECODERS, METHODS
 from orthomtl.tasks import Task
 
@@ -72,20 +71,6 @@ def principal_task(tasks: Sequence[Task], principal: str | None) -> Task:
             f"detaux's principal task must be a class task; {task.name!r} is {task.kind}."
         )
     return task
-
-
-def compile_works() -> bool:
-    """Whether ``torch.compile`` can build code here (it needs a C++ compiler on CPU)."""
-    try:
-        torch.compile(torch.sin)(torch.zeros(1))
-    except Exception as error:
-        warnings.warn(
-            f"torch.compile does not work here ({type(error).__name__}: {error}); detaux runs "
-            "eagerly. Install a C++ compiler (e.g. Debian's g++) or set method.compile: false.",
-            stacklevel=3,
-        )
-        return False
-    return True
 
 
 @METHODS.register("detaux")
@@ -187,8 +172,8 @@ class Detaux(Method):
         )
         if channels_last:
             network = network.to(memory_format=torch.channels_last)
-        if compile and compile_works():
-            network.compile()
+        if compile:
+            compile_if_possible(network, "detaux")
         self.model = network
         self.epoch = 0
 
@@ -315,17 +300,6 @@ class Detaux(Method):
                 discover(self.network, data, self.principal.name, self.discovery, directory)
             self.fabric.barrier()
         summary = read_discovery(directory)
-        network = AuxiliaryHPS(
-            [self.principal, *auxiliary_tasks(summary)],
-            self.input_shape,
-            self.mtl.model_config(),
-            principal_weight=self.mtl.principal_weight,
-            **self.mtl.hps,
-        )
-        return Stage(
-            "mtl",
-            network,
-            self.mtl.trainer_config(trainer),
-            self.mtl.optim_config(optim),
-            data=None if data is None else labelled_data(data, directory, summary),
-        )
+        tasks = [self.principal, *auxiliary_tasks(summary)]
+        labelled = None if data is None else labelled_data(data, directory, summary)
+        return self.mtl.stage(tasks, self.input_shape, trainer, optim, labelled)

@@ -13,6 +13,8 @@ from typing import Any
 from torch import Tensor
 
 from orthomtl.config import ModelConfig, OptimConfig, TrainerConfig
+from orthomtl.data import TaskData
+from orthomtl.engine import Stage
 from orthomtl.methods.hps import HPS
 from orthomtl.tasks import Task
 
@@ -74,6 +76,27 @@ class MTLOptions:
 
     def optim_config(self, base: OptimConfig) -> OptimConfig:
         return _replace(base, self.optim, "mtl_optim")
+
+    def stage(
+        self,
+        tasks: Sequence[Task],
+        input_shape: Sequence[int],
+        trainer: TrainerConfig,
+        optim: OptimConfig,
+        data: TaskData | None,
+    ) -> Stage:
+        """The ``mtl`` stage on ``tasks`` (the principal first), after the autoencoder stage
+        trained with ``trainer`` and ``optim``, on ``data`` with the auxiliary labels."""
+        network = AuxiliaryHPS(
+            tasks,
+            input_shape,
+            self.model_config(),
+            principal_weight=self.principal_weight,
+            **self.hps,
+        )
+        return Stage(
+            "mtl", network, self.trainer_config(trainer), self.optim_config(optim), data=data
+        )
 
 
 class AuxiliaryHPS(HPS):
