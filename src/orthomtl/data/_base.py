@@ -75,10 +75,7 @@ class TaskDataset(Dataset[Batch]):
 
 
 def validate_arrays(
-    name: str,
-    x: np.ndarray,
-    targets: Mapping[str, np.ndarray],
-    tasks: Sequence[Task],
+    name: str, x: np.ndarray, targets: Mapping[str, np.ndarray], tasks: Sequence[Task]
 ) -> None:
     """Check inputs and labels at the public boundary; raise ``ValueError`` naming the problem and
     fix.

@@ -49,28 +49,20 @@ from orthomtl.tasks import Task
 
 
 def principal_task(tasks: Sequence[Task], principal: str | None) -> Task:
-    """The principal task: ``principal`` by name, or the only task."""
+    """The principal task: the data's only task, a class task, named ``principal`` if given."""
     names = [t.name for t in tasks]
-    if principal is None:
-        if len(tasks) != 1:
-            raise ValueError(
-                f"detaux trains on one principal task; the data has {names}. Set "
-                "method.principal, and data.tasks to that task alone."
-            )
-        principal = names[0]
-    if principal not in names:
+    if principal is not None and principal not in names:
         raise ValueError(f"method.principal={principal!r} is not a task of the data: {names}.")
     if len(tasks) != 1:
         raise ValueError(
             f"detaux uses only the principal task's labels, but the data has tasks {names}; "
-            f"set data.tasks: [{principal}]."
+            f"set data.tasks: [{principal or names[0]}] (and method.principal)."
         )
-    task = tasks[0]
-    if task.kind != "classification":
+    if tasks[0].kind != "classification":
         raise ValueError(
-            f"detaux's principal task must be a class task; {task.name!r} is {task.kind}."
+            f"detaux's principal task must be a class task; {names[0]!r} is {tasks[0].kind}."
         )
-    return task
+    return tasks[0]
 
 
 @METHODS.register("detaux")
