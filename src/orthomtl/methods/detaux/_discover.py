@@ -131,7 +131,7 @@ def discover(
         embedded["val"].codes, embedded["val"].principal, **options.ranking()
     )
     train = embedded["train"]
-    tasks, labels, failures, estimators = [], {s: [] for s in SPLITS}, [], []
+    tasks, labels, failures = [], {s: [] for s in SPLITS}, []
     for subspace in order:
         if len(tasks) == options.num_aux_tasks:
             break
@@ -171,7 +171,6 @@ def discover(
                 estimator.labels_, train.factors, data.factor_names
             )
         tasks.append(record)
-        estimators.append(estimator)
     if len(tasks) < options.num_aux_tasks:
         skipped = "; ".join(f"{f['subspace']}: {f['error']}" for f in failures) or "none"
         raise DiscoveryFailed(
