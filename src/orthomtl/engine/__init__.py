@@ -16,7 +16,14 @@ Reading order:
 from orthomtl.engine._checkpoint import CheckpointError, check_readable, read_checkpoint
 from orthomtl.engine._distributed import gather_global_batch
 from orthomtl.engine._loop import Callback, Engine, check_callbacks
-from orthomtl.engine._method import LinearReadouts, Method, ReduceSum, Stage, TrainSubset
+from orthomtl.engine._method import (
+    LinearReadouts,
+    Method,
+    ReduceSum,
+    SplitBatches,
+    Stage,
+    TrainSubset,
+)
 from orthomtl.engine._optim import LearningRateFactor, build_optimizer, build_scheduler
 from orthomtl.engine._rundir import (
     load_arrays,
@@ -41,6 +48,7 @@ __all__ = [
     "Method",
     "Progress",
     "ReduceSum",
+    "SplitBatches",
     "Stage",
     "StagesResult",
     "TrainSubset",

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from lightning_fabric import Fabric
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -100,14 +102,22 @@ class Engine:
         self.train_loader, self.sampler = self._loader(data.train, batch_size, train=True)
         self.steps_per_epoch = len(self.sampler)
         method.model = prepare_batchnorm(fabric, method.model, trainer.sync_batchnorm)
-        optimizer = build_optimizer(method.parameter_groups(), optim)
-        self.scheduler = build_scheduler(
-            optimizer, optim, trainer.max_epochs * self.steps_per_epoch, self.steps_per_epoch
-        )
-        if fabric.world_size > 1 and (local := method.rank_local_buffers()):
-            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(method.model, local)
-        method.model, self.optimizer = fabric.setup(method.model, optimizer)
-        method.attach(fabric, self._train_subset, seed, trainer.max_epochs)
+        params = list(method.parameter_groups())
+        self.optimizer: Optimizer | None = None
+        self.scheduler: LambdaLR | None = None
+        if params:
+            optimizer = build_optimizer(params, optim)
+            self.scheduler = build_scheduler(
+                optimizer, optim, trainer.max_epochs * self.steps_per_epoch, self.steps_per_epoch
+            )
+            if fabric.world_size > 1 and (local := method.rank_local_buffers()):
+                DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+                    method.model, local
+                )
+            method.model, self.optimizer = fabric.setup(method.model, optimizer)
+        else:  # nothing to optimise (a closed-form fit): no optimiser, and no DDP wrapper
+            method.model = method.model.to(fabric.device)
+        method.attach(fabric, self._train_subset, seed, trainer.max_epochs, self._val_batches)
         self.progress = Progress()
 
     # --- data ------------------------------------------------------------------------------------
@@ -124,6 +134,10 @@ class Engine:
             num_workers=self.num_workers,
             stratify_by_source=self.stratify_by_source,
         )
+
+    def _val_batches(self) -> Iterable[Batch]:
+        """This rank's share of the validation split."""
+        return self._loader(self.data.val, self.eval_batch_size, train=False)[0]
 
     def _train_subset(self, fraction: float, epoch: int) -> Iterable[Batch]:
         """This rank's share of a random ``fraction`` of the training split, drawn from
@@ -189,27 +203,31 @@ class Engine:
 
     # --- training --------------------------------------------------------------------------------
     def _train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
-        method = self.method
-        with self.fabric.no_backward_sync(method.model, enabled=method.syncs_own_gradients):
+        method, optimizer, scheduler = self.method, self.optimizer, self.scheduler
+        if optimizer is None or scheduler is None:  # a closed-form fit: the step only gathers
             losses = method.training_step(batch)
-            require_finite_everywhere(
-                self.fabric,
-                losses["total"],
-                f"at epoch {self.progress.epoch}, step {self.progress.step}. Lower optim.lr or set "
-                f"trainer.grad_clip; the last checkpoint is in {self.ckpt_dir}.",
-            )
-            self.optimizer.zero_grad(set_to_none=True)
-            method.backward(losses)
-        if self.trainer.grad_clip is not None:
-            self.fabric.clip_gradients(
-                method.model, self.optimizer, max_norm=self.trainer.grad_clip
-            )
-        self.optimizer.step()
-        self.scheduler.step()
+        else:
+            with self.fabric.no_backward_sync(method.model, enabled=method.syncs_own_gradients):
+                losses = method.training_step(batch)
+                self._require_finite(losses)
+                optimizer.zero_grad(set_to_none=True)
+                method.backward(losses)
+            if self.trainer.grad_clip is not None:
+                self.fabric.clip_gradients(method.model, optimizer, max_norm=self.trainer.grad_clip)
+            optimizer.step()
+            scheduler.step()
         self.progress.step += 1
         self.progress.batch += 1
         method.on_after_optimizer_step(batch, losses)
         return {k: v.detach() for k, v in losses.items()}
+
+    def _require_finite(self, losses: dict[str, torch.Tensor]) -> None:
+        require_finite_everywhere(
+            self.fabric,
+            losses["total"],
+            f"at epoch {self.progress.epoch}, step {self.progress.step}. Lower optim.lr or set "
+            f"trainer.grad_clip; the last checkpoint is in {self.ckpt_dir}.",
+        )
 
     def _log_step(self, losses: dict[str, torch.Tensor]) -> None:
         names = sorted(losses)
@@ -217,7 +235,9 @@ class Engine:
             torch.stack([losses[n].float() for n in names]), reduce_op="mean"
         )
         logged = {f"train/{n}": float(v) for n, v in zip(names, values, strict=True)}
-        self.log({**logged, "lr": self.scheduler.get_last_lr()[0], "epoch": self.progress.epoch})
+        if self.scheduler is not None:
+            logged["lr"] = self.scheduler.get_last_lr()[0]
+        self.log({**logged, "epoch": self.progress.epoch})
 
     def _run_epoch(self, epoch: int) -> None:
         start = self.progress.batch

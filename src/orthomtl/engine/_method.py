@@ -26,6 +26,7 @@ from orthomtl.tasks import Task
 
 ReduceSum = Callable[[Tensor], Tensor]
 TrainSubset = Callable[[float, int], Iterable[Batch]]
+SplitBatches = Callable[[], Iterable[Batch]]
 LinearReadouts = dict[str, tuple[Tensor, Tensor]]
 """Per task name, the ``(W, b)`` of a linear map from the latent (B, D) to the task's raw outputs:
 W (out, D), b (out,)."""
@@ -82,17 +83,28 @@ class Method(ABC):
         return data
 
     def attach(
-        self, fabric: Fabric, train_subset: TrainSubset, seed: int, max_epochs: int = 1
+        self,
+        fabric: Fabric,
+        train_subset: TrainSubset,
+        seed: int,
+        max_epochs: int = 1,
+        val_batches: SplitBatches | None = None,
     ) -> None:
         """Called by the engine once the model is set up. ``fabric`` gives ``all_reduce`` and the
         devices; ``train_subset(fraction, epoch)`` iterates this rank's share of a seeded random
         ``fraction`` of the training split (for statistics passes); ``seed`` is the run's seed;
-        ``max_epochs`` the stage's epochs (for schedules over them)."""
+        ``max_epochs`` the stage's epochs (for schedules over them); ``val_batches()`` iterates
+        this rank's share of the validation split (the dual encoder's per-task early stopping)."""
         self.fabric, self.train_subset, self.seed = fabric, train_subset, seed
-        self.max_epochs = max_epochs
+        self.max_epochs, self.val_batches = max_epochs, val_batches
 
     def parameter_groups(self) -> Iterable[Tensor] | list[dict[str, Any]]:
-        """What the engine's optimiser updates. Defaults to every parameter of ``self.model``."""
+        """What the engine's optimiser updates. Defaults to every parameter of ``self.model``.
+
+        A method with nothing for an optimiser (closed-form or proximal fits such as ridge and
+        ARMUL) returns nothing: the engine then runs its epochs without backward or optimiser
+        steps, and ``training_step`` sees every batch (to gather sums, say) and returns losses
+        for the logs only."""
         return self.model.parameters()
 
     @property

@@ -34,16 +34,17 @@ class Progress:
 
 def training_state(
     method: Method,
-    optimizer: Optimizer,
-    scheduler: LRScheduler,
+    optimizer: Optimizer | None,
+    scheduler: LRScheduler | None,
     progress: Progress,
     config: dict[str, Any],
 ) -> dict[str, Any]:
-    """The state to save; Fabric turns the model and optimiser into their state dicts."""
+    """The state to save; Fabric turns the model and optimiser into their state dicts. A method
+    with nothing to optimise has neither optimiser nor schedule (empty entries)."""
     return {
         "model": method.model,
-        "optimizer": optimizer,
-        "scheduler": scheduler.state_dict(),
+        "optimizer": {} if optimizer is None else optimizer,
+        "scheduler": {} if scheduler is None else scheduler.state_dict(),
         "method": method.extra_state(),
         "rng": checkpoint.rng_state(),
         "progress": asdict(progress),
@@ -52,20 +53,28 @@ def training_state(
 
 
 def restore_training_state(
-    fabric: Fabric, path: Path, method: Method, optimizer: Optimizer, scheduler: LRScheduler
+    fabric: Fabric,
+    path: Path,
+    method: Method,
+    optimizer: Optimizer | None,
+    scheduler: LRScheduler | None,
 ) -> Progress:
     """Load ``path`` into the model, optimiser, scheduler, method and RNGs; return its progress.
 
     Raises:
         CheckpointError: if the file is unreadable or not a training checkpoint of orthomtl.
     """
-    rest = checkpoint.load_into(fabric, path, {"model": method.model, "optimizer": optimizer})
-    missing = {"scheduler", "method", "rng", "progress"} - set(rest)
+    modules: dict[str, Any] = {"model": method.model}
+    if optimizer is not None:
+        modules["optimizer"] = optimizer
+    rest = checkpoint.load_into(fabric, path, modules)
+    missing = {"optimizer", "scheduler", "method", "rng", "progress"} - set(rest) - set(modules)
     if missing:
         raise checkpoint.CheckpointError(
             f"{path} is not an orthomtl training checkpoint (no {sorted(missing)})."
         )
-    scheduler.load_state_dict(rest["scheduler"])
+    if scheduler is not None:
+        scheduler.load_state_dict(rest["scheduler"])
     method.load_extra_state(rest["method"])
     checkpoint.set_rng_state(rest["rng"])
     method.on_load_checkpoint()

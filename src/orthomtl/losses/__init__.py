@@ -2,10 +2,13 @@
 
 - ``_task``: the default loss of each task kind (``task_loss``) and the masked losses behind it;
 - ``_contrastive``: Rank-N-Contrast (Zha et al., 2023) and SupCon with an L2 distance (Domain
-  Expansion's per-axis losses).
+  Expansion's per-axis losses);
+- ``_orthogonality``: the dual encoder's penalty Σ_r ‖S̄_rᵀC̄_r‖_F² between task-specific and
+  shared latents.
 """
 
 from orthomtl.losses._contrastive import RankNContrastLoss, SupConL2Loss
+from orthomtl.losses._orthogonality import orthogonality_penalty, task_cross_covariance
 from orthomtl.losses._task import (
     angle_loss,
     masked_circular_l1,
@@ -21,5 +24,7 @@ __all__ = [
     "masked_circular_l1",
     "masked_cross_entropy",
     "masked_l1",
+    "orthogonality_penalty",
+    "task_cross_covariance",
     "task_loss",
 ]

@@ -15,7 +15,8 @@ from orthomtl.tasks import Task
 
 
 class TaskMetrics:
-    """Accuracy for class tasks; MAE (circular for angles) for the others; mean loss for every task.
+    """Accuracy for class tasks; MAE (circular for angles) and, for regression, MSE for the others;
+    mean loss for every task.
 
     Args:
         tasks: the tasks, in the order of the state's rows.
@@ -23,8 +24,8 @@ class TaskMetrics:
 
     def __init__(self, tasks: Sequence[Task]) -> None:
         self.tasks = list(tasks)
-        self.state = torch.zeros(len(self.tasks), 3, dtype=torch.float64)
-        """Per task: [metric sum, labelled count, loss sum weighted by count]."""
+        self.state = torch.zeros(len(self.tasks), 4, dtype=torch.float64)
+        """Per task: [metric sum, labelled count, loss sum weighted by count, squared error sum]."""
 
     def update(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> None:
         """Add one batch of raw head outputs and labels."""

@@ -24,6 +24,7 @@ from orthomtl.nn._encoders import (
 from orthomtl.nn._factory import build_decoder, build_encoder, build_head
 from orthomtl.nn._heads import LinearHead, MLPHead
 from orthomtl.nn._product_space import ProductSpaceDecoder, ProductSpaceEncoder
+from orthomtl.nn._stacked import RowGroups, StackedLayers, StackedMLP, apply_stacked
 
 __all__ = [
     "ACTIVATIONS",
@@ -40,6 +41,10 @@ __all__ = [
     "ProductSpaceDecoder",
     "ProductSpaceEncoder",
     "ResNet18",
+    "RowGroups",
+    "StackedLayers",
+    "StackedMLP",
+    "apply_stacked",
     "build_decoder",
     "build_encoder",
     "build_head",

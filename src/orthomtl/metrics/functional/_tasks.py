@@ -74,9 +74,10 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 def task_metrics_update(
     outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor], tasks: Sequence[Task]
 ) -> Tensor:
-    """The sums of one batch, (T, 3) float64 on the outputs' device: per task the metric's sum
+    """The sums of one batch, (T, 4) float64 on the outputs' device: per task the metric's sum
     (correct predictions, or absolute errors, circular for angles), the number of labelled samples,
-    and the loss (``orthomtl.losses.task_loss``) times that number."""
+    the loss (``orthomtl.losses.task_loss``) times that number, and, for regression tasks, the sum
+    of squared errors (0 for the other kinds)."""
     rows = []
     for task in tasks:
         output, target = outputs[task.name].detach(), targets[task.name]
@@ -89,20 +90,26 @@ def task_metrics_update(
         else:
             score = (prediction - truth).abs().sum()
         count = labelled.sum().double()
+        squared = (
+            (prediction - truth).double().pow(2).sum() if task.kind == "regression" else 0 * count
+        )
         loss = task_loss(task, output, target).detach().double()
-        rows.append(torch.stack([score.double(), count, loss * count]))
+        rows.append(torch.stack([score.double(), count, loss * count, squared]))
     return torch.stack(rows)
 
 
 def task_metrics_compute(state: Tensor, tasks: Sequence[Task]) -> dict[str, float]:
     """``{"<task>/accuracy" or "<task>/mae": value, "<task>/loss": value, "loss": their sum}`` from
-    summed ``task_metrics_update`` states; a task with no labelled sample is left out."""
+    summed ``task_metrics_update`` states, and ``"<task>/mse"`` for regression tasks; a task with
+    no labelled sample is left out."""
     result: dict[str, float] = {}
     total_loss = 0.0
-    for task, (score, count, loss) in zip(tasks, state.tolist(), strict=True):
+    for task, (score, count, loss, squared) in zip(tasks, state.tolist(), strict=True):
         if count == 0:
             continue
         result[f"{task.name}/{task.metric}"] = score / count
+        if task.kind == "regression":
+            result[f"{task.name}/mse"] = squared / count
         result[f"{task.name}/loss"] = loss / count
         total_loss += loss / count
     result["loss"] = total_loss

@@ -1,0 +1,463 @@
+"""The dual-encoder method and the models it is compared with, on the engine.
+
+One engine epoch is one round of the alternating optimisation (arXiv 2505.24281, as reconstructed
+in our notes): the epoch's Adam steps on the encoders with the coefficients fixed (the per-task
+mean loss plus λ_o Σ_r ‖S̄_rᵀC̄_r‖_F²), then ``prox_steps`` proximal steps on the coefficients and
+centre steps (``_proximal``) on the whole training split's latents, then validation of every
+configuration and task (``_snapshots``) and the selection (``_selection``). The coefficients are
+also fitted once before the first Adam step, so that the encoders' first gradients are not zero.
+
+``TabularMTL`` is the engine's ``Method`` for every member of the family; ``_variants`` registers
+the dual encoder and each baseline as a method of its own.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
+from itertools import product
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lightning_fabric import Fabric
+from torch import Tensor, nn
+
+from orthomtl.config import ModelConfig
+from orthomtl.data import Batch
+from orthomtl.engine import Method, ReduceSum, SplitBatches, TrainSubset
+from orthomtl.losses import orthogonality_penalty
+from orthomtl.methods.dual_encoder._model import Configuration, DualEncoderMTL, SharedKind
+from orthomtl.methods.dual_encoder._proximal import (
+    Coefficients,
+    Penalties,
+    PenaltyKind,
+    TaskLinearProblem,
+    penalty_value,
+    proximal_steps,
+)
+from orthomtl.methods.dual_encoder._selection import (
+    SharingGain,
+    fallback_to_single_task,
+    select,
+    sharing_gain,
+)
+from orthomtl.methods.dual_encoder._snapshots import TaskSnapshots
+from orthomtl.metrics import TaskMetrics
+from orthomtl.nn import RowGroups
+from orthomtl.tasks import Task
+
+MAX_CONFIGURATIONS = 8
+
+
+def as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def configuration_grid(
+    shared_dims: Sequence[int],
+    task_dims: Sequence[int],
+    cs: Sequence[float],
+    orthogonalities: Sequence[float],
+) -> list[Configuration]:
+    """Every combination of the options' values, at most ``MAX_CONFIGURATIONS``."""
+    grid = [
+        Configuration(p, q, float(c), float(o))
+        for p, q, c, o in product(shared_dims, task_dims, cs, orthogonalities)
+    ]
+    if len(grid) > MAX_CONFIGURATIONS:
+        raise ValueError(
+            f"The options give {len(grid)} configurations; at most {MAX_CONFIGURATIONS} are "
+            "selected among. Give fewer values for shared_dim, task_dim, c or orthogonality."
+        )
+    return grid
+
+
+class DualEncoderNetwork(nn.Module):
+    """The model, its per-task and joint snapshots, and which configuration serves each task."""
+
+    def __init__(self, net: DualEncoderMTL) -> None:
+        super().__init__()
+        self.net = net
+        self.per_task = TaskSnapshots(net)
+        self.joint = TaskSnapshots(net)
+        R = net.num_tasks
+        self.register_buffer("served", torch.zeros(R, dtype=torch.long))
+        self.register_buffer("selected", torch.zeros(R, dtype=torch.long))
+        self.register_buffer("gain", torch.full((3, R), torch.nan))
+        """Per task: the sharing gain, its standard error and its validation rows (NaN: no
+        single-task fits)."""
+
+    def forward(self, x: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
+        return self.net(x, source)
+
+
+class TabularMTL(Method):
+    """A member of the dual-encoder family on multi-source tabular data (see ``_variants``).
+
+    Args:
+        configurations: the configurations selected among (validation), at most 8.
+        single_task_dims: widths q of the single-task MLPs trained alongside, the reference for
+            each task's gain of sharing and for ``fallback``; empty for none.
+        shared: the shared block: ``mlp``, ``identity`` (raw features, linear models) or
+            ``none``.
+        penalty: ``centre`` or ``ridge``; ``tied`` ties β across tasks (pooled models).
+        per_task_selection: select a configuration per task (single-task models).
+        fallback: ``stl`` serves a task by its single-task fit when validation says sharing
+            does not help it; ``none`` never.
+        hidden, activation: the encoders' hidden widths and activation.
+        prox_steps: proximal and centre steps per round (the first fit and linear models run
+            up to ``max_prox_steps`` or convergence).
+    """
+
+    MODEL_KEYS = frozenset()
+
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        input_shape: Sequence[int],
+        model: ModelConfig,
+        *,
+        configurations: Sequence[Configuration],
+        single_task_dims: Sequence[int] = (),
+        shared: SharedKind = "mlp",
+        penalty: PenaltyKind = "centre",
+        tied: bool = False,
+        per_task_selection: bool = False,
+        fallback: str = "none",
+        hidden: Sequence[int] = (32,),
+        activation: str = "relu",
+        prox_steps: int = 10,
+        max_prox_steps: int = 2000,
+    ) -> None:
+        super().__init__(tasks, input_shape, model)
+        kinds = {t.kind if t.kind != "classification" else f"c{t.num_classes}" for t in tasks}
+        if not kinds <= {"regression", "c2"} or len(kinds) != 1:
+            raise ValueError(
+                "The dual-encoder family needs tasks of one kind: all regression or all binary "
+                f"classification (2 classes); got {sorted(kinds)}."
+            )
+        if len(self.input_shape) != 1:
+            raise ValueError(
+                f"The dual-encoder family takes tabular inputs (N, d); got one input of shape "
+                f"{self.input_shape}. Use a tabular dataset (tabular, malsar, hetero-sim)."
+            )
+        if fallback not in ("none", "stl"):
+            raise ValueError(f"fallback must be 'none' or 'stl', got {fallback!r}.")
+        if fallback == "stl" and not single_task_dims:
+            raise ValueError("fallback: stl needs single-task fits; set single_task_dims.")
+        if prox_steps < 1 or max_prox_steps < prox_steps:
+            raise ValueError("prox_steps must be >= 1 and max_prox_steps >= prox_steps.")
+        singles = [Configuration(0, int(q), 0.0, 0.0, single_task=True) for q in single_task_dims]
+        self.configurations = [*configurations, *singles]
+        self.loss = "squared" if kinds == {"regression"} else "logistic"
+        self.penalty_kind, self.tied, self.per_task_selection = penalty, tied, per_task_selection
+        self.fallback, self.prox_steps, self.max_prox_steps = fallback, prox_steps, max_prox_steps
+        net = DualEncoderMTL(
+            len(tasks), self.input_shape[0], self.configurations, hidden, activation, shared
+        )
+        self.model = DualEncoderNetwork(net)
+        self.candidates = torch.tensor([not c.single_task for c in self.configurations])
+
+    # --- set-up -------------------------------------------------------------------------------
+    @property
+    def net(self) -> DualEncoderMTL:
+        return self.network.net
+
+    def attach(
+        self,
+        fabric: Fabric,
+        train_subset: TrainSubset,
+        seed: int,
+        max_epochs: int = 1,
+        val_batches: SplitBatches | None = None,
+    ) -> None:
+        """Fit the input standardisation and count each task's training rows."""
+        super().attach(fabric, train_subset, seed, max_epochs, val_batches)
+        d, R = self.input_shape[0], len(self.tasks)
+        sums = torch.zeros(2 * d + R, dtype=torch.float64)
+        for batch in self.train_subset(1.0, 0):
+            x = batch.x.double()
+            sums[:d] += x.sum(0)
+            sums[d : 2 * d] += x.pow(2).sum(0)
+            sums[2 * d :] += torch.bincount(self._source(batch), minlength=R)
+        sums = self._reduce(sums.to(self.fabric.device))
+        counts = sums[2 * d :]
+        if (counts < 1).any():
+            empty = [t.name for t, n in zip(self.tasks, counts.tolist(), strict=True) if n < 1]
+            raise ValueError(f"Tasks {empty} have no training rows; drop them or add data.")
+        self.net.fit_standardisation(
+            *(t.float() for t in (sums[:d], sums[d : 2 * d])), counts.sum().float()
+        )
+        self.task_rows = counts.float()
+        self.penalties = self._penalties()
+
+    def _penalties(self) -> Penalties:
+        """λ_α,r = c√(q/n_r), λ_β,r = c√(p/n_r) (centre), or λ = c (ridge), per (g, r)."""
+        n = self.task_rows.cpu()
+        rows = []
+        for cfg in self.configurations:
+            p = self.net.p if self.net.shared_kind == "identity" else cfg.shared_dim
+            if self.penalty_kind == "ridge":
+                rows.append((torch.full_like(n, cfg.c), torch.full_like(n, cfg.c)))
+            else:
+                rows.append((cfg.c * (cfg.task_dim / n).sqrt(), cfg.c * (p / n).sqrt()))
+        device = self.net.theta.device
+        alpha = torch.stack([a for a, _ in rows]).to(device)
+        beta = torch.stack([b for _, b in rows]).to(device)
+        return Penalties(alpha, beta, self.penalty_kind, self.tied)
+
+    def _reduce(self, tensor: Tensor) -> Tensor:
+        if self.fabric.world_size == 1:
+            return tensor
+        return self.fabric.all_reduce(tensor, reduce_op="sum")
+
+    def _global_sum(self, tensor: Tensor) -> Tensor:
+        """The sum over processes, whose gradient reaches this process's part; scaled so that
+        DDP's averaging of the ranks' gradients gives the single-process gradient."""
+        world = self.fabric.world_size
+        if world == 1:
+            return tensor
+        total = self.fabric.all_reduce(tensor.detach(), reduce_op="sum")
+        return total + world * (tensor - tensor.detach())
+
+    def _source(self, batch: Batch) -> Tensor:
+        if batch.source is None:
+            raise ValueError(
+                "The dual-encoder family needs multi-source data (Batch.source): one task per "
+                "row. Use the tabular, malsar or hetero-sim dataset."
+            )
+        return batch.source.long()
+
+    def _targets(self, batch: Batch) -> Tensor:
+        """Each row's target under its own task, (N,) float."""
+        stacked = torch.stack([batch.targets[t.name].float() for t in self.tasks])
+        source = self._source(batch)
+        return stacked[source, torch.arange(source.numel(), device=source.device)]
+
+    def _row_loss(self, eta: Tensor, y: Tensor) -> Tensor:
+        if self.loss == "squared":
+            return 0.5 * (y - eta).pow(2)
+        return F.softplus(eta) - y * eta
+
+    # --- training -----------------------------------------------------------------------------
+    def training_step(self, batch: Batch) -> dict[str, Tensor]:
+        source, y = self._source(batch), self._targets(batch)
+        features, eta = self.model(batch.x, source)
+        R, net = len(self.tasks), self.net
+        sums = eta.new_zeros(eta.shape[0], R).index_add(1, source, self._row_loss(eta, y))
+        counts = self._reduce(torch.bincount(source, minlength=R).to(eta.dtype)).clamp(min=1)
+        data = (self._global_sum(sums) / counts).sum()
+        total, logged = data, {"data": data.detach()}
+        weights = torch.tensor([c.orthogonality for c in self.configurations], device=eta.device)
+        if net.q and net.p and bool((weights > 0).any()):
+            s, c = features[..., : net.q], features[..., net.q : net.q + net.p]
+            penalty = orthogonality_penalty(s, c, source, R, self._global_sum).sum(-1)
+            total = total + (weights * penalty).sum()
+            logged["orthogonality"] = penalty.detach().mean()
+        return {**logged, "total": total}
+
+    def parameter_groups(self) -> Iterator[nn.Parameter]:
+        return self.net.parameters()
+
+    def on_epoch_start(self, epoch: int) -> None:
+        if epoch == 0:
+            self._fit_coefficients(epoch, self.max_prox_steps)
+
+    def on_epoch_end(self, epoch: int) -> dict[str, float]:
+        if any(True for _ in self.net.parameters()):
+            self._fit_coefficients(epoch, self.prox_steps)
+        losses = self._validation_losses()
+        self.network.per_task.update(self.net, losses, epoch)
+        self.network.joint.update(self.net, losses.mean(1, keepdim=True).expand_as(losses), epoch)
+        self._serve()
+        return {f"objective/{g}": v for g, v in enumerate(self.objective(epoch).tolist())}
+
+    # --- the coefficient round ------------------------------------------------------------------
+    @torch.no_grad()
+    def _training_rows(self, epoch: int) -> tuple[Tensor, Tensor, Tensor]:
+        """The latents [S, C, 1] (G, N, K), targets and sources of this rank's training rows."""
+        features, targets, sources = [], [], []
+        for batch in self.train_subset(1.0, epoch):
+            source = self._source(batch)
+            features.append(self.net(batch.x, source)[0])
+            targets.append(self._targets(batch))
+            sources.append(source)
+        return torch.cat(features, dim=1), torch.cat(targets), torch.cat(sources)
+
+    def _val(self) -> Iterable[Batch]:
+        if self.val_batches is None:
+            raise RuntimeError(
+                "The dual-encoder family validates every round; run it on the engine."
+            )
+        return self.val_batches()
+
+    def _problem(self, features: Tensor, y: Tensor, source: Tensor) -> TaskLinearProblem:
+        groups = RowGroups.of(source, len(self.tasks))
+        packed = groups.pack(features)
+        targets = groups.pack(y[:, None])[..., 0]
+        mask = groups.pack(torch.ones_like(y)[:, None])[..., 0] > 0
+        reduce = self._reduce if self.fabric.world_size > 1 else None
+        return TaskLinearProblem(packed, targets, mask, self.loss, reduce)  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def _fit_coefficients(self, epoch: int, steps: int) -> None:
+        net = self.net
+        problem = self._problem(*self._training_rows(epoch))
+        fitted = proximal_steps(
+            problem, Coefficients(net.theta, net.centre, net.q, net.p), self.penalties, steps
+        )
+        net.theta.copy_(fitted.theta * net.feature_mask[:, None, :])
+        net.centre.copy_(fitted.centre * net.feature_mask[:, :-1])
+
+    @torch.no_grad()
+    def objective(self, epoch: int) -> Tensor:
+        """The objective of every configuration on the training split, (G,): Σ_r f_r + the
+        coefficient penalties + λ_o Σ_r ‖S̄_rᵀC̄_r‖_F²."""
+        net = self.net
+        features, y, source = self._training_rows(epoch)
+        problem = self._problem(features, y, source)
+        coefficients = Coefficients(net.theta, net.centre, net.q, net.p)
+        total = problem.value(net.theta).sum(-1) + penalty_value(coefficients, self.penalties)
+        if net.q and net.p:
+            s, c = features[..., : net.q], features[..., net.q : net.q + net.p]
+            reduce = self._reduce if self.fabric.world_size > 1 else None
+            weights = torch.tensor([g.orthogonality for g in self.configurations])
+            orth = orthogonality_penalty(s, c, source, len(self.tasks), reduce).sum(-1)
+            total = total + weights.to(total.device) * orth
+        return total
+
+    # --- validation, selection and serving ------------------------------------------------------
+    def _criterion(self, eta: Tensor, y: Tensor) -> Tensor:
+        """The validation loss per row: squared error, or the logistic loss."""
+        return 2 * self._row_loss(eta, y) if self.loss == "squared" else self._row_loss(eta, y)
+
+    @torch.no_grad()
+    def _validation_losses(self) -> Tensor:
+        """Every configuration's validation loss per task with the current weights, (G, R)."""
+        R, G = len(self.tasks), self.net.num_configurations
+        sums = torch.zeros(G + 1, R, dtype=torch.float64, device=self.net.theta.device)
+        for batch in self._val():
+            if not len(batch):
+                continue
+            source = self._source(batch)
+            _, eta = self.net(batch.x, source)
+            loss = self._criterion(eta, self._targets(batch)).double()
+            sums[:G].index_add_(1, source, loss)
+            sums[G].index_add_(0, source, torch.ones_like(loss[0]))
+        sums = self._reduce(sums)
+        return (sums[:G] / sums[G].clamp(min=1)).float()
+
+    @torch.no_grad()
+    def _serve(self) -> None:
+        network = self.network
+        best = network.per_task.best_loss
+        selected = select(best, self.candidates.to(best.device), self.per_task_selection)
+        singles = ~self.candidates.to(best.device)
+        served = selected
+        if bool(singles.any()):
+            single = select(best, singles, per_task=True)
+            gain = self._gain(selected, single)
+            network.gain.copy_(torch.stack([gain.gain, gain.standard_error, gain.rows]))
+            if self.fallback == "stl":
+                served = fallback_to_single_task(selected, single, gain.gain)
+        network.served.copy_(served)
+        network.selected.copy_(selected)
+
+    def _gain(self, selected: Tensor, single: Tensor) -> SharingGain:
+        R = len(self.tasks)
+        sums = torch.zeros(3, R, dtype=torch.float64, device=selected.device)
+        for batch in self._val():
+            if not len(batch):
+                continue
+            source, y = self._source(batch), self._targets(batch)
+            rows = [self._served_eta(batch.x, source, configs) for configs in (selected, single)]
+            diff = (self._criterion(rows[1], y) - self._criterion(rows[0], y)).double()
+            sums[0].index_add_(0, source, diff)
+            sums[1].index_add_(0, source, diff.pow(2))
+            sums[2].index_add_(0, source, torch.ones_like(diff))
+        sums = self._reduce(sums)
+        return sharing_gain(sums[0], sums[1], sums[2])
+
+    def _served_eta(self, x: Tensor, source: Tensor, configs: Tensor) -> Tensor:
+        groups = RowGroups.of(source, len(self.tasks))
+        block = groups.pack(self.net.standardise(x))
+        _, eta = self.network.per_task.serve(self.net, block, configs)
+        return groups.unpack(eta[..., None])[..., 0]
+
+    # --- evaluation and inference ----------------------------------------------------------------
+    def _raw_outputs(self, eta: Tensor) -> Tensor:
+        """A task's raw head output from η: the value (N, 1), or the logits [0, η] (N, 2)."""
+        if self.loss == "squared":
+            return eta[:, None]
+        return torch.stack([torch.zeros_like(eta), eta], dim=1)
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[Batch], reduce_sum: ReduceSum) -> dict[str, float]:
+        """The served model's task metrics (``<task>/mse`` for regression), ``mse`` (the mean
+        over tasks), ``loss`` (the sum over tasks of the validation criterion) and, with both
+        encoders, ``orthogonality`` (√Σ_r ‖S̄_rᵀC̄_r‖_F² on the split)."""
+        metrics, net, R = TaskMetrics(self.tasks), self.net, len(self.tasks)
+        sums = torch.zeros(2, R, dtype=torch.float64, device=net.theta.device)
+        latents: list[tuple[Tensor, Tensor]] = []
+        for batch in batches:
+            if not len(batch):
+                continue
+            source = self._source(batch)
+            groups = RowGroups.of(source, R)
+            block = groups.pack(net.standardise(batch.x))
+            features, eta = self.network.per_task.serve(net, block, self.network.served)
+            row_eta = groups.unpack(eta[..., None])[..., 0]
+            outputs = self._raw_outputs(row_eta)
+            metrics.update({t.name: outputs for t in self.tasks}, batch.targets)
+            criterion = self._criterion(row_eta, self._targets(batch)).double()
+            sums[0].index_add_(0, source, criterion)
+            sums[1].index_add_(0, source, torch.ones_like(criterion))
+            latents.append((groups.unpack(features), source))
+        metrics.reduce(reduce_sum)
+        result = metrics.compute()
+        sums = reduce_sum(sums)
+        per_task = sums[0] / sums[1].clamp(min=1)
+        result["loss"] = float(per_task.sum())
+        if self.loss == "squared":
+            result["mse"] = float(per_task.mean())
+        if net.q and net.p:
+            z = torch.cat([f for f, _ in latents]) if latents else net.theta.new_zeros(0, 1)
+            source = torch.cat([s for _, s in latents]) if latents else z.new_zeros(0).long()
+            s, c = z[:, : net.q], z[:, net.q : net.q + net.p]
+            penalty = orthogonality_penalty(s, c, source, R, reduce_sum)
+            result["orthogonality"] = float(penalty.sum().sqrt())
+        return result
+
+    @torch.no_grad()
+    def outputs(self, x: Tensor) -> dict[str, Tensor]:
+        """Every task's served model on every row of ``x`` (N, d)."""
+        R = len(self.tasks)
+        block = self.net.standardise(x).expand(R, -1, -1)
+        _, eta = self.network.per_task.serve(self.net, block, self.network.served)
+        return {t.name: self._raw_outputs(eta[r]) for r, t in enumerate(self.tasks)}
+
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Tensor:
+        """The shared latent C(x) of the selected configuration at its best mean validation
+        round, (N, p); the standardised inputs for linear models."""
+        net, R = self.net, len(self.tasks)
+        configs = self.network.selected[:1].expand(R)
+        features, _ = self.network.joint.serve(net, net.standardise(x).expand(R, -1, -1), configs)
+        return features[0, :, net.q : net.q + net.p]
+
+    def artifacts(self) -> dict[str, Any]:
+        """``dual_encoder.json``: the configurations, the selected one, what serves each task,
+        the best validation loss and round per configuration and task, and the gains."""
+        network = self.network
+        record: dict[str, Any] = {
+            "configurations": [asdict(c) for c in self.configurations],
+            "tasks": [t.name for t in self.tasks],
+            "selected": network.selected.tolist(),
+            "served": network.served.tolist(),
+            "fallback": self.fallback,
+            "best_val_loss": network.per_task.best_loss.tolist(),
+            "best_round": network.per_task.best_round.tolist(),
+        }
+        if not bool(network.gain.isnan().all()):
+            gain, se, rows = network.gain.tolist()
+            record["sharing_gain"] = {"gain": gain, "standard_error": se, "rows": rows}
+        return {"dual_encoder": record}
