@@ -78,8 +78,10 @@ def _corrupt_message(path: Path, error: object) -> str:
 def rng_state() -> dict[str, Any]:
     """Python, NumPy (global) and torch random states as weights-only-loadable values."""
     numpy_state = np.random.get_bit_generator().state
+    version, internal, gauss = random.getstate()
     return {
-        "python": random.getstate(),
+        # the Mersenne Twister's 625 words as one tensor: far cheaper to save than 625 ints
+        "python": (version, torch.tensor(internal, dtype=torch.int64), gauss),
         "numpy": {
             "bit_generator": numpy_state["bit_generator"],
             "key": torch.from_numpy(np.asarray(numpy_state["state"]["key"]).astype(np.int64)),
@@ -92,7 +94,8 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Inverse of ``rng_state``."""
     version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
+    words = internal.tolist() if isinstance(internal, torch.Tensor) else internal
+    random.setstate((version, tuple(words), gauss))
     saved = state["numpy"]
     np.random.get_bit_generator().state = {
         "bit_generator": saved["bit_generator"],

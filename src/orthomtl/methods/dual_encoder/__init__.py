@@ -19,8 +19,9 @@ Read it in this order:
    ``pooled-ridge``.
 """
 
-from orthomtl.methods.dual_encoder._method import TabularMTL, configuration_grid
-from orthomtl.methods.dual_encoder._model import Configuration, DualEncoderMTL
+from orthomtl.methods.dual_encoder._method import TabularMTL
+from orthomtl.methods.dual_encoder._model import Configuration, DualEncoderMTL, configuration_grid
+from orthomtl.methods.dual_encoder._network import DualEncoderNetwork
 from orthomtl.methods.dual_encoder._proximal import (
     Coefficients,
     Penalties,
@@ -50,6 +51,7 @@ __all__ = [
     "Configuration",
     "DualEncoder",
     "DualEncoderMTL",
+    "DualEncoderNetwork",
     "Penalties",
     "PooledMLP",
     "PooledRidge",

@@ -13,11 +13,9 @@ the dual encoder and each baseline as a method of its own.
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
-from itertools import product
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from lightning_fabric import Fabric
 from torch import Tensor, nn
 
@@ -26,6 +24,7 @@ from orthomtl.data import Batch
 from orthomtl.engine import Method, ReduceSum, SplitBatches, TrainSubset
 from orthomtl.losses import orthogonality_penalty
 from orthomtl.methods.dual_encoder._model import Configuration, DualEncoderMTL, SharedKind
+from orthomtl.methods.dual_encoder._network import DualEncoderNetwork
 from orthomtl.methods.dual_encoder._proximal import (
     Coefficients,
     Penalties,
@@ -34,60 +33,15 @@ from orthomtl.methods.dual_encoder._proximal import (
     penalty_value,
     proximal_steps,
 )
-from orthomtl.methods.dual_encoder._selection import (
-    SharingGain,
-    fallback_to_single_task,
-    select,
-    sharing_gain,
+from orthomtl.methods.dual_encoder._rows import TaskRows
+from orthomtl.methods.dual_encoder._selection import fallback_to_single_task, select
+from orthomtl.methods.dual_encoder._validation import (
+    configuration_losses,
+    paired_gain,
+    served_metrics,
 )
-from orthomtl.methods.dual_encoder._snapshots import TaskSnapshots
-from orthomtl.metrics import TaskMetrics
 from orthomtl.nn import RowGroups
 from orthomtl.tasks import Task
-
-MAX_CONFIGURATIONS = 8
-
-
-def as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def configuration_grid(
-    shared_dims: Sequence[int],
-    task_dims: Sequence[int],
-    cs: Sequence[float],
-    orthogonalities: Sequence[float],
-) -> list[Configuration]:
-    """Every combination of the options' values, at most ``MAX_CONFIGURATIONS``."""
-    grid = [
-        Configuration(p, q, float(c), float(o))
-        for p, q, c, o in product(shared_dims, task_dims, cs, orthogonalities)
-    ]
-    if len(grid) > MAX_CONFIGURATIONS:
-        raise ValueError(
-            f"The options give {len(grid)} configurations; at most {MAX_CONFIGURATIONS} are "
-            "selected among. Give fewer values for shared_dim, task_dim, c or orthogonality."
-        )
-    return grid
-
-
-class DualEncoderNetwork(nn.Module):
-    """The model, its per-task and joint snapshots, and which configuration serves each task."""
-
-    def __init__(self, net: DualEncoderMTL) -> None:
-        super().__init__()
-        self.net = net
-        self.per_task = TaskSnapshots(net)
-        self.joint = TaskSnapshots(net)
-        R = net.num_tasks
-        self.register_buffer("served", torch.zeros(R, dtype=torch.long))
-        self.register_buffer("selected", torch.zeros(R, dtype=torch.long))
-        self.register_buffer("gain", torch.full((3, R), torch.nan))
-        """Per task: the sharing gain, its standard error and its validation rows (NaN: no
-        single-task fits)."""
-
-    def forward(self, x: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
-        return self.net(x, source)
 
 
 class TabularMTL(Method):
@@ -129,12 +83,7 @@ class TabularMTL(Method):
         max_prox_steps: int = 2000,
     ) -> None:
         super().__init__(tasks, input_shape, model)
-        kinds = {t.kind if t.kind != "classification" else f"c{t.num_classes}" for t in tasks}
-        if not kinds <= {"regression", "c2"} or len(kinds) != 1:
-            raise ValueError(
-                "The dual-encoder family needs tasks of one kind: all regression or all binary "
-                f"classification (2 classes); got {sorted(kinds)}."
-            )
+        self.rows = TaskRows(tasks)
         if len(self.input_shape) != 1:
             raise ValueError(
                 f"The dual-encoder family takes tabular inputs (N, d); got one input of shape "
@@ -148,7 +97,6 @@ class TabularMTL(Method):
             raise ValueError("prox_steps must be >= 1 and max_prox_steps >= prox_steps.")
         singles = [Configuration(0, int(q), 0.0, 0.0, single_task=True) for q in single_task_dims]
         self.configurations = [*configurations, *singles]
-        self.loss = "squared" if kinds == {"regression"} else "logistic"
         self.penalty_kind, self.tied, self.per_task_selection = penalty, tied, per_task_selection
         self.fallback, self.prox_steps, self.max_prox_steps = fallback, prox_steps, max_prox_steps
         net = DualEncoderMTL(
@@ -178,7 +126,7 @@ class TabularMTL(Method):
             x = batch.x.double()
             sums[:d] += x.sum(0)
             sums[d : 2 * d] += x.pow(2).sum(0)
-            sums[2 * d :] += torch.bincount(self._source(batch), minlength=R)
+            sums[2 * d :] += torch.bincount(self.rows.source(batch), minlength=R)
         sums = self._reduce(sums.to(self.fabric.device))
         counts = sums[2 * d :]
         if (counts < 1).any():
@@ -219,31 +167,12 @@ class TabularMTL(Method):
         total = self.fabric.all_reduce(tensor.detach(), reduce_op="sum")
         return total + world * (tensor - tensor.detach())
 
-    def _source(self, batch: Batch) -> Tensor:
-        if batch.source is None:
-            raise ValueError(
-                "The dual-encoder family needs multi-source data (Batch.source): one task per "
-                "row. Use the tabular, malsar or hetero-sim dataset."
-            )
-        return batch.source.long()
-
-    def _targets(self, batch: Batch) -> Tensor:
-        """Each row's target under its own task, (N,) float."""
-        stacked = torch.stack([batch.targets[t.name].float() for t in self.tasks])
-        source = self._source(batch)
-        return stacked[source, torch.arange(source.numel(), device=source.device)]
-
-    def _row_loss(self, eta: Tensor, y: Tensor) -> Tensor:
-        if self.loss == "squared":
-            return 0.5 * (y - eta).pow(2)
-        return F.softplus(eta) - y * eta
-
     # --- training -----------------------------------------------------------------------------
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        source, y = self._source(batch), self._targets(batch)
+        source, y = self.rows.source(batch), self.rows.targets(batch)
         features, eta = self.model(batch.x, source)
         R, net = len(self.tasks), self.net
-        sums = eta.new_zeros(eta.shape[0], R).index_add(1, source, self._row_loss(eta, y))
+        sums = eta.new_zeros(eta.shape[0], R).index_add(1, source, self.rows.loss_of(eta, y))
         counts = self._reduce(torch.bincount(source, minlength=R).to(eta.dtype)).clamp(min=1)
         data = (self._global_sum(sums) / counts).sum()
         total, logged = data, {"data": data.detach()}
@@ -265,7 +194,7 @@ class TabularMTL(Method):
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
         if any(True for _ in self.net.parameters()):
             self._fit_coefficients(epoch, self.prox_steps)
-        losses = self._validation_losses()
+        losses = configuration_losses(self.network, self._val(), self.rows, self._reduce)
         self.network.per_task.update(self.net, losses, epoch)
         self.network.joint.update(self.net, losses.mean(1, keepdim=True).expand_as(losses), epoch)
         self._serve()
@@ -277,9 +206,9 @@ class TabularMTL(Method):
         """The latents [S, C, 1] (G, N, K), targets and sources of this rank's training rows."""
         features, targets, sources = [], [], []
         for batch in self.train_subset(1.0, epoch):
-            source = self._source(batch)
+            source = self.rows.source(batch)
             features.append(self.net(batch.x, source)[0])
-            targets.append(self._targets(batch))
+            targets.append(self.rows.targets(batch))
             sources.append(source)
         return torch.cat(features, dim=1), torch.cat(targets), torch.cat(sources)
 
@@ -296,7 +225,7 @@ class TabularMTL(Method):
         targets = groups.pack(y[:, None])[..., 0]
         mask = groups.pack(torch.ones_like(y)[:, None])[..., 0] > 0
         reduce = self._reduce if self.fabric.world_size > 1 else None
-        return TaskLinearProblem(packed, targets, mask, self.loss, reduce)  # type: ignore[arg-type]
+        return TaskLinearProblem(packed, targets, mask, self.rows.loss, reduce)  # type: ignore[arg-type]
 
     @torch.no_grad()
     def _fit_coefficients(self, epoch: int, steps: int) -> None:
@@ -326,28 +255,10 @@ class TabularMTL(Method):
         return total
 
     # --- validation, selection and serving ------------------------------------------------------
-    def _criterion(self, eta: Tensor, y: Tensor) -> Tensor:
-        """The validation loss per row: squared error, or the logistic loss."""
-        return 2 * self._row_loss(eta, y) if self.loss == "squared" else self._row_loss(eta, y)
-
-    @torch.no_grad()
-    def _validation_losses(self) -> Tensor:
-        """Every configuration's validation loss per task with the current weights, (G, R)."""
-        R, G = len(self.tasks), self.net.num_configurations
-        sums = torch.zeros(G + 1, R, dtype=torch.float64, device=self.net.theta.device)
-        for batch in self._val():
-            if not len(batch):
-                continue
-            source = self._source(batch)
-            _, eta = self.net(batch.x, source)
-            loss = self._criterion(eta, self._targets(batch)).double()
-            sums[:G].index_add_(1, source, loss)
-            sums[G].index_add_(0, source, torch.ones_like(loss[0]))
-        sums = self._reduce(sums)
-        return (sums[:G] / sums[G].clamp(min=1)).float()
-
     @torch.no_grad()
     def _serve(self) -> None:
+        """Select the configurations, measure the gain of sharing, and set what serves each
+        task."""
         network = self.network
         best = network.per_task.best_loss
         selected = select(best, self.candidates.to(best.device), self.per_task_selection)
@@ -355,94 +266,29 @@ class TabularMTL(Method):
         served = selected
         if bool(singles.any()):
             single = select(best, singles, per_task=True)
-            gain = self._gain(selected, single)
+            gain = paired_gain(network, self._val(), self.rows, selected, single, self._reduce)
             network.gain.copy_(torch.stack([gain.gain, gain.standard_error, gain.rows]))
             if self.fallback == "stl":
                 served = fallback_to_single_task(selected, single, gain.gain)
         network.served.copy_(served)
         network.selected.copy_(selected)
 
-    def _gain(self, selected: Tensor, single: Tensor) -> SharingGain:
-        R = len(self.tasks)
-        sums = torch.zeros(3, R, dtype=torch.float64, device=selected.device)
-        for batch in self._val():
-            if not len(batch):
-                continue
-            source, y = self._source(batch), self._targets(batch)
-            rows = [self._served_eta(batch.x, source, configs) for configs in (selected, single)]
-            diff = (self._criterion(rows[1], y) - self._criterion(rows[0], y)).double()
-            sums[0].index_add_(0, source, diff)
-            sums[1].index_add_(0, source, diff.pow(2))
-            sums[2].index_add_(0, source, torch.ones_like(diff))
-        sums = self._reduce(sums)
-        return sharing_gain(sums[0], sums[1], sums[2])
-
-    def _served_eta(self, x: Tensor, source: Tensor, configs: Tensor) -> Tensor:
-        groups = RowGroups.of(source, len(self.tasks))
-        block = groups.pack(self.net.standardise(x))
-        _, eta = self.network.per_task.serve(self.net, block, configs)
-        return groups.unpack(eta[..., None])[..., 0]
-
     # --- evaluation and inference ----------------------------------------------------------------
-    def _raw_outputs(self, eta: Tensor) -> Tensor:
-        """A task's raw head output from η: the value (N, 1), or the logits [0, η] (N, 2)."""
-        if self.loss == "squared":
-            return eta[:, None]
-        return torch.stack([torch.zeros_like(eta), eta], dim=1)
-
-    @torch.no_grad()
     def evaluate(self, batches: Iterable[Batch], reduce_sum: ReduceSum) -> dict[str, float]:
-        """The served model's task metrics (``<task>/mse`` for regression), ``mse`` (the mean
-        over tasks), ``loss`` (the sum over tasks of the validation criterion) and, with both
-        encoders, ``orthogonality`` (√Σ_r ‖S̄_rᵀC̄_r‖_F² on the split)."""
-        metrics, net, R = TaskMetrics(self.tasks), self.net, len(self.tasks)
-        sums = torch.zeros(2, R, dtype=torch.float64, device=net.theta.device)
-        latents: list[tuple[Tensor, Tensor]] = []
-        for batch in batches:
-            if not len(batch):
-                continue
-            source = self._source(batch)
-            groups = RowGroups.of(source, R)
-            block = groups.pack(net.standardise(batch.x))
-            features, eta = self.network.per_task.serve(net, block, self.network.served)
-            row_eta = groups.unpack(eta[..., None])[..., 0]
-            outputs = self._raw_outputs(row_eta)
-            metrics.update({t.name: outputs for t in self.tasks}, batch.targets)
-            criterion = self._criterion(row_eta, self._targets(batch)).double()
-            sums[0].index_add_(0, source, criterion)
-            sums[1].index_add_(0, source, torch.ones_like(criterion))
-            latents.append((groups.unpack(features), source))
-        metrics.reduce(reduce_sum)
-        result = metrics.compute()
-        sums = reduce_sum(sums)
-        per_task = sums[0] / sums[1].clamp(min=1)
-        result["loss"] = float(per_task.sum())
-        if self.loss == "squared":
-            result["mse"] = float(per_task.mean())
-        if net.q and net.p:
-            z = torch.cat([f for f, _ in latents]) if latents else net.theta.new_zeros(0, 1)
-            source = torch.cat([s for _, s in latents]) if latents else z.new_zeros(0).long()
-            s, c = z[:, : net.q], z[:, net.q : net.q + net.p]
-            penalty = orthogonality_penalty(s, c, source, R, reduce_sum)
-            result["orthogonality"] = float(penalty.sum().sqrt())
-        return result
+        """See ``served_metrics``."""
+        return served_metrics(self.network, batches, self.rows, reduce_sum)
 
     @torch.no_grad()
     def outputs(self, x: Tensor) -> dict[str, Tensor]:
         """Every task's served model on every row of ``x`` (N, d)."""
-        R = len(self.tasks)
-        block = self.net.standardise(x).expand(R, -1, -1)
-        _, eta = self.network.per_task.serve(self.net, block, self.network.served)
-        return {t.name: self._raw_outputs(eta[r]) for r, t in enumerate(self.tasks)}
+        eta = self.network.serve_all(x)
+        return {t.name: self.rows.raw_outputs(eta[r]) for r, t in enumerate(self.tasks)}
 
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
         """The shared latent C(x) of the selected configuration at its best mean validation
         round, (N, p); the standardised inputs for linear models."""
-        net, R = self.net, len(self.tasks)
-        configs = self.network.selected[:1].expand(R)
-        features, _ = self.network.joint.serve(net, net.standardise(x).expand(R, -1, -1), configs)
-        return features[0, :, net.q : net.q + net.p]
+        return self.network.shared_latent(x)
 
     def artifacts(self) -> dict[str, Any]:
         """``dual_encoder.json``: the configurations, the selected one, what serves each task,

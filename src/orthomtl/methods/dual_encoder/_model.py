@@ -20,7 +20,8 @@ linear baselines (ridge, pooled ridge, ARMUL) are this model without encoders.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from itertools import product
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +50,32 @@ class Configuration:
     c: float = 0.1
     orthogonality: float = 0.0
     single_task: bool = False
+
+
+MAX_CONFIGURATIONS = 8
+
+
+def as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def configuration_grid(
+    shared_dims: Sequence[int],
+    task_dims: Sequence[int],
+    cs: Sequence[float],
+    orthogonalities: Sequence[float],
+) -> list[Configuration]:
+    """Every combination of the options' values, at most ``MAX_CONFIGURATIONS``."""
+    grid = [
+        Configuration(p, q, float(c), float(o))
+        for p, q, c, o in product(shared_dims, task_dims, cs, orthogonalities)
+    ]
+    if len(grid) > MAX_CONFIGURATIONS:
+        raise ValueError(
+            f"The options give {len(grid)} configurations; at most {MAX_CONFIGURATIONS} are "
+            "selected among. Give fewer values for shared_dim, task_dim, c or orthogonality."
+        )
+    return grid
 
 
 class DualEncoderMTL(nn.Module):

@@ -21,7 +21,8 @@ early per task.
 from collections.abc import Sequence
 
 from orthomtl.config import ModelConfig
-from orthomtl.methods.dual_encoder._method import TabularMTL, as_list, configuration_grid
+from orthomtl.methods.dual_encoder._method import TabularMTL
+from orthomtl.methods.dual_encoder._model import as_list, configuration_grid
 from orthomtl.registry import METHODS
 from orthomtl.tasks import Task
 

@@ -1,0 +1,59 @@
+"""The trained family member as it is served: the live model, its snapshots, and which
+configuration serves each task.
+
+Training moves the live ``DualEncoderMTL``; every prediction outside training (validation
+metrics, test metrics, ``orthomtl.load(...).predict``) comes from the per-task snapshots
+(``_snapshots``) of the configuration chosen for each task (``_selection``), and ``encode`` from
+the joint snapshot of the selected configuration.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from orthomtl.methods.dual_encoder._model import DualEncoderMTL
+from orthomtl.methods.dual_encoder._snapshots import TaskSnapshots
+from orthomtl.nn import RowGroups
+
+
+class DualEncoderNetwork(nn.Module):
+    """The model, its per-task and joint snapshots, and which configuration serves each task."""
+
+    def __init__(self, net: DualEncoderMTL) -> None:
+        super().__init__()
+        self.net = net
+        self.per_task = TaskSnapshots(net)
+        self.joint = TaskSnapshots(net)
+        R = net.num_tasks
+        self.register_buffer("served", torch.zeros(R, dtype=torch.long))
+        self.register_buffer("selected", torch.zeros(R, dtype=torch.long))
+        self.register_buffer("gain", torch.full((3, R), torch.nan))
+        """Per task: the sharing gain, its standard error and its validation rows (NaN: no
+        single-task fits)."""
+
+    def forward(self, x: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
+        return self.net(x, source)
+
+    def serve_rows(
+        self, x: Tensor, source: Tensor, configs: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Each row's prediction under its own task's snapshot of ``configs`` (R,) (the served
+        ones by default): features [S, C, 1] (N, K) and η (N,), for raw rows ``x`` (N, d)."""
+        groups = RowGroups.of(source.long(), self.net.num_tasks)
+        block = groups.pack(self.net.standardise(x))
+        configs = self.served if configs is None else configs
+        features, eta = self.per_task.serve(self.net, block, configs)
+        return groups.unpack(features), groups.unpack(eta[..., None])[..., 0]
+
+    def serve_all(self, x: Tensor) -> Tensor:
+        """Every task's served prediction on every row of ``x`` (N, d): η (R, N)."""
+        block = self.net.standardise(x).expand(self.net.num_tasks, -1, -1)
+        return self.per_task.serve(self.net, block, self.served)[1]
+
+    def shared_latent(self, x: Tensor) -> Tensor:
+        """C(x) (N, p) of the selected configuration's joint snapshot."""
+        net = self.net
+        configs = self.selected[:1].expand(net.num_tasks)
+        features, _ = self.joint.serve(
+            net, net.standardise(x).expand(net.num_tasks, -1, -1), configs
+        )
+        return features[0, :, net.q : net.q + net.p]
