@@ -18,7 +18,15 @@ from typing import Any
 from lightning_fabric import Fabric
 from lightning_fabric.utilities.seed import seed_everything
 
-from orthomtl.config import Config, ConfigError, apply_overrides, from_dict, load_config, resolved
+from orthomtl.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    compared_configs,
+    from_dict,
+    load_config,
+    resolved,
+)
 from orthomtl.data import TaskData
 from orthomtl.diagnostics import format_mean_std, task_metric_keys
 from orthomtl.engine import (
@@ -48,6 +56,8 @@ class SeedRun:
     seed: int
     run_dir: Path
     metrics: dict[str, dict[str, float]]
+    compared: dict[str, Any] = field(default_factory=dict)
+    """Per compared method's label: its method, run directory (under ``run_dir``) and metrics."""
 
 
 @dataclass
@@ -64,6 +74,11 @@ class RunResult:
     @property
     def run_dirs(self) -> list[Path]:
         return [r.run_dir for r in self.runs]
+
+    @property
+    def compared_run_dirs(self) -> list[Path]:
+        """The run directories of the ``compare`` methods, every seed."""
+        return [r.run_dir / c["run_dir"] for r in self.runs for c in r.compared.values()]
 
     def summary(self, split: str = "test") -> dict[str, tuple[float, float]]:
         """``{metric: (mean, std)}`` over seeds (std is 0 for one seed)."""
@@ -132,27 +147,22 @@ def _fabric(config: Config) -> Fabric:
     return fabric
 
 
-def _train_seed(
+def _train_in(
     fabric: Fabric,
     config: Config,
+    data: TaskData,
     seed: int,
-    run_dir: Path | None,
+    run_dir: Path,
     resume_from: Path | None,
     callbacks: Sequence[Callback],
-) -> SeedRun:
+) -> dict[str, Any]:
+    """Train ``config``'s method on ``data`` in ``run_dir`` (with its stages); write and return
+    its ``results.json`` record."""
     seed_everything(seed, workers=True, verbose=False)
-    data = load_data(config, seed)
     method = build_method(config, data.tasks, data.input_shape)
     saved = {**resolved(config), "seeds": [seed]}
-    if run_dir is None:
-        path = (
-            new_run_dir(config.runs_dir, config.method.name, config.data.name, seed)
-            if fabric.is_global_zero
-            else None
-        )
-        run_dir = Path(fabric.broadcast(path))
-        if fabric.is_global_zero:
-            save_config(run_dir, saved)
+    if fabric.is_global_zero and not (run_dir / "config.yaml").is_file():
+        save_config(run_dir, saved)
     result = train_stages(
         fabric,
         config,
@@ -164,30 +174,67 @@ def _train_seed(
         callbacks=callbacks,
         saved_config=saved,
     )
-    records, metrics = result.records, result.metrics
+    records = result.records
+    record = {
+        "method": config.method.name,
+        "label": run_label(config),
+        "dataset": config.data.name,
+        "seed": seed,
+        "tasks": [
+            {"name": t.name, "kind": t.kind, "num_classes": t.num_classes} for t in data.tasks
+        ],
+        "input_shape": list(data.input_shape),
+        "metrics": result.metrics,
+        "checkpoint": records[-1]["checkpoint"],
+        "best_epoch": records[-1]["best_epoch"],
+        "epochs": records[-1]["epochs"],
+        "steps": records[-1]["steps"],
+        "wall_time_s": round(sum(r["wall_time_s"] for r in records), 3),
+        "stages": records,
+    }
     if fabric.is_global_zero:
-        write_results(
-            run_dir,
-            {
-                "method": config.method.name,
-                "label": run_label(config),
-                "dataset": config.data.name,
-                "seed": seed,
-                "tasks": [
-                    {"name": t.name, "kind": t.kind, "num_classes": t.num_classes}
-                    for t in data.tasks
-                ],
-                "input_shape": list(data.input_shape),
-                "metrics": metrics,
-                "checkpoint": records[-1]["checkpoint"],
-                "best_epoch": records[-1]["best_epoch"],
-                "epochs": records[-1]["epochs"],
-                "steps": records[-1]["steps"],
-                "wall_time_s": round(sum(r["wall_time_s"] for r in records), 3),
-                "stages": records,
-            },
+        write_results(run_dir, record)
+    return record
+
+
+def _train_seed(
+    fabric: Fabric,
+    config: Config,
+    seed: int,
+    run_dir: Path | None,
+    resume_from: Path | None,
+    callbacks: Sequence[Callback],
+) -> SeedRun:
+    """One seed: the configured method, then each method of ``compare`` on the same data, in
+    ``<run_dir>/compare/<i>-<method>/``; the main ``results.json`` lists theirs under
+    ``compare``."""
+    seed_everything(seed, workers=True, verbose=False)
+    data = load_data(config, seed)
+    if run_dir is None:
+        path = (
+            new_run_dir(config.runs_dir, config.method.name, config.data.name, seed)
+            if fabric.is_global_zero
+            else None
         )
-    return SeedRun(seed=seed, run_dir=run_dir, metrics=metrics)
+        run_dir = Path(fabric.broadcast(path))
+    record = _train_in(fabric, config, data, seed, run_dir, resume_from, callbacks)
+    compared: dict[str, Any] = {}
+    for i, other in enumerate(compared_configs(config)):
+        sub = run_dir / "compare" / f"{i}-{other.method.name}"
+        if fabric.is_global_zero:
+            sub.mkdir(parents=True, exist_ok=True)
+        last = sub / "checkpoints" / "last.ckpt"
+        start = last if resume_from is not None and last.is_file() else None
+        theirs = _train_in(fabric, other, data, seed, sub, start, callbacks)
+        label = theirs["label"] if theirs["label"] not in compared else f"{theirs['label']} ({i})"
+        compared[label] = {
+            "method": other.method.name,
+            "run_dir": str(sub.relative_to(run_dir)),
+            "metrics": theirs["metrics"],
+        }
+    if compared and fabric.is_global_zero:
+        write_results(run_dir, {**record, "compare": compared})
+    return SeedRun(seed=seed, run_dir=run_dir, metrics=record["metrics"], compared=compared)
 
 
 def run(

@@ -38,6 +38,9 @@ def _print_result(result: RunResult) -> None:
         return
     print()
     print(result.table())
+    if compared := result.compared_run_dirs:
+        print()
+        print(compare([*result.run_dirs, *compared]))
     for seed_run in result.runs:
         print(f"run directory (seed {seed_run.seed}): {seed_run.run_dir}")
 

@@ -10,6 +10,9 @@ reported with the allowed keys whatever the dataset or method::
     optim:   {name: adam, lr: 1.0e-3}
     trainer: {max_epochs: 10}
     seeds:   [0, 1, 2]
+
+``compare`` lists other methods to train on the same data and splits, each in its own run
+directory under the main one (``compare: [{method: {name: armul}}]``).
 """
 
 from orthomtl.config._files import ConfigLoader, apply_overrides, load_config, shipped_configs
@@ -21,7 +24,7 @@ from orthomtl.config._sections import (
     OptimConfig,
     TrainerConfig,
 )
-from orthomtl.config._validate import from_dict, resolved, validate
+from orthomtl.config._validate import compared_configs, from_dict, resolved, validate
 from orthomtl.typecheck import ConfigError, coerce
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "TrainerConfig",
     "apply_overrides",
     "coerce",
+    "compared_configs",
     "from_dict",
     "load_config",
     "resolved",

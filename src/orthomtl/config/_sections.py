@@ -87,6 +87,10 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seeds: list[int] = field(default_factory=lambda: [0])
     runs_dir: str = "runs"
+    compare: list[dict[str, Any]] = field(default_factory=list)
+    """Other methods trained on the same data and splits after this one, each a partial config:
+    ``method`` and ``model`` (replacing this one's), ``optim`` and ``trainer`` (merged over this
+    one's)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict; ``data`` and ``method`` options are flattened into their sections."""

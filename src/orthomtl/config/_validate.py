@@ -71,11 +71,49 @@ def validate(config: Config) -> Config:
     if len(set(config.seeds)) != len(config.seeds):
         raise ConfigError(f"seeds: contains duplicates {config.seeds}.")
     _check_world_size(trainer, data.batch_size)
+    compared_configs(config)
     if info.needs_path and data.path is None:
         raise ConfigError(
             f"data.path: dataset {data.name!r} reads files; set data.path. {info.source}".strip()
         )
     return config
+
+
+_COMPARED_SECTIONS = ("method", "model", "optim", "trainer")
+
+
+def compared_configs(config: Config) -> list[Config]:
+    """The configs of ``config.compare``: each entry's ``method`` and ``model`` replace the
+    config's, its ``optim`` and ``trainer`` keys are merged over the config's; data, splits and
+    seeds are the config's. Each is validated like a config of its own.
+
+    Raises:
+        ConfigError: naming the entry, on a section other than the four, or an invalid result.
+    """
+    base = config.to_dict()
+    configs = []
+    for i, entry in enumerate(config.compare):
+        where = f"compare[{i}]"
+        if not isinstance(entry, Mapping) or "method" not in entry:
+            raise ConfigError(
+                f"{where}: expected a mapping with a method section, e.g. "
+                "{method: {name: armul}}; got " + repr(entry)
+            )
+        if unknown := sorted(set(entry) - set(_COMPARED_SECTIONS)):
+            raise ConfigError(
+                f"{where}: sections {unknown} cannot differ from the main config's; a compared "
+                f"method sets only {', '.join(_COMPARED_SECTIONS)}."
+            )
+        raw = {k: v for k, v in base.items() if k != "compare"}
+        raw["method"] = dict(entry["method"])
+        raw["model"] = dict(entry.get("model") or {})
+        for section in ("optim", "trainer"):
+            raw[section] = {**base[section], **dict(entry.get(section) or {})}
+        try:
+            configs.append(from_dict(raw))
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from error
+    return configs
 
 
 def _check_model_keys(model: ModelConfig, method: str, used: frozenset[str]) -> None:

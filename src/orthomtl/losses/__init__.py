@@ -10,20 +10,24 @@
 from orthomtl.losses._contrastive import RankNContrastLoss, SupConL2Loss
 from orthomtl.losses._orthogonality import orthogonality_penalty, task_cross_covariance
 from orthomtl.losses._task import (
+    RegressionLoss,
     angle_loss,
     masked_circular_l1,
     masked_cross_entropy,
     masked_l1,
+    masked_mse,
     task_loss,
 )
 
 __all__ = [
     "RankNContrastLoss",
+    "RegressionLoss",
     "SupConL2Loss",
     "angle_loss",
     "masked_circular_l1",
     "masked_cross_entropy",
     "masked_l1",
+    "masked_mse",
     "orthogonality_penalty",
     "task_cross_covariance",
     "task_loss",

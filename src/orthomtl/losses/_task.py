@@ -5,6 +5,8 @@ which every label of a task is missing gives a loss of exactly 0 that still carr
 zeros, so the computation graph stays the same shape from step to step (TorchJD needs that).
 """
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -33,6 +35,14 @@ def masked_l1(prediction: Tensor, target: Tensor) -> Tensor:
     return _masked_mean((prediction - torch.nan_to_num(target)).abs(), mask)
 
 
+def masked_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error over the samples whose label is not NaN. ``prediction`` is (B,) or (B,
+    1)."""
+    prediction = prediction.reshape(target.shape)
+    mask = ~torch.isnan(target)
+    return _masked_mean((prediction - torch.nan_to_num(target)).pow(2), mask)
+
+
 def angle_loss(output: Tensor, target: Tensor) -> Tensor:
     """Squared distance between the predicted point (cos, sin) and the label's point on the unit
     circle.
@@ -55,11 +65,17 @@ def masked_circular_l1(prediction: Tensor, target: Tensor) -> Tensor:
     return _masked_mean(wrap_angle(prediction - torch.nan_to_num(target)).abs(), mask)
 
 
-def task_loss(task: Task, output: Tensor, target: Tensor) -> Tensor:
+RegressionLoss = Literal["l1", "squared"]
+
+
+def task_loss(
+    task: Task, output: Tensor, target: Tensor, regression: RegressionLoss = "l1"
+) -> Tensor:
     """The default loss of ``task``'s kind on a head's raw output, skipping missing labels:
-    cross-entropy on logits, L1 on a value, ``angle_loss`` on a (cos, sin) point."""
+    cross-entropy on logits, L1 (or, with ``regression="squared"``, the squared error) on a value,
+    ``angle_loss`` on a (cos, sin) point."""
     if task.kind == "classification":
         return masked_cross_entropy(output, target)
     if task.kind == "angle":
         return angle_loss(output, target)
-    return masked_l1(output, target)
+    return masked_mse(output, target) if regression == "squared" else masked_l1(output, target)

@@ -54,6 +54,7 @@ class TabularMTL(Method):
         shared: the shared block: ``mlp``, ``identity`` (raw features, linear models) or
             ``none``.
         penalty: ``centre`` or ``ridge``; ``tied`` ties β across tasks (pooled models).
+        centres: which centre penalties are on, of ``alpha`` and ``beta`` (the ablations).
         per_task_selection: select a configuration per task (single-task models).
         fallback: ``stl`` serves a task by its single-task fit when validation says sharing
             does not help it; ``none`` never.
@@ -74,6 +75,7 @@ class TabularMTL(Method):
         single_task_dims: Sequence[int] = (),
         shared: SharedKind = "mlp",
         penalty: PenaltyKind = "centre",
+        centres: Sequence[str] = ("alpha", "beta"),
         tied: bool = False,
         per_task_selection: bool = False,
         fallback: str = "none",
@@ -93,6 +95,9 @@ class TabularMTL(Method):
             raise ValueError(f"fallback must be 'none' or 'stl', got {fallback!r}.")
         if fallback == "stl" and not single_task_dims:
             raise ValueError("fallback: stl needs single-task fits; set single_task_dims.")
+        if unknown := set(centres) - {"alpha", "beta"}:
+            raise ValueError(f"centres lists 'alpha' and/or 'beta'; got {sorted(unknown)}.")
+        self.centres = tuple(centres)
         if prox_steps < 1 or max_prox_steps < prox_steps:
             raise ValueError("prox_steps must be >= 1 and max_prox_steps >= prox_steps.")
         singles = [Configuration(0, int(q), 0.0, 0.0, single_task=True) for q in single_task_dims]
@@ -147,7 +152,10 @@ class TabularMTL(Method):
             if self.penalty_kind == "ridge":
                 rows.append((torch.full_like(n, cfg.c), torch.full_like(n, cfg.c)))
             else:
-                rows.append((cfg.c * (cfg.task_dim / n).sqrt(), cfg.c * (p / n).sqrt()))
+                on_alpha, on_beta = ("alpha" in self.centres), ("beta" in self.centres)
+                rows.append(
+                    (on_alpha * cfg.c * (cfg.task_dim / n).sqrt(), on_beta * cfg.c * (p / n).sqrt())
+                )
         device = self.net.theta.device
         alpha = torch.stack([a for a, _ in rows]).to(device)
         beta = torch.stack([b for _, b in rows]).to(device)

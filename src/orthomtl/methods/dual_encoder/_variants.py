@@ -40,6 +40,7 @@ class DualEncoder(TabularMTL):
         task_dim: q, each task latent's width.
         c: the centre penalties' constant, λ_α,r = c√(q/n_r), λ_β,r = c√(p/n_r).
         orthogonality: λ_o.
+        centres: which centre penalties are on (``alpha``, ``beta``; fewer for the ablations).
         single_task_dims: widths of the single-task MLPs trained alongside (the gain of
             sharing per task, and ``fallback``).
         fallback: ``stl`` serves a task by its single-task MLP when validation says sharing
@@ -60,9 +61,10 @@ class DualEncoder(TabularMTL):
         task_dim: Widths = 4,
         c: Grid = 0.1,
         orthogonality: Grid = 0.1,
-        single_task_dims: Sequence[int] = (4,),
+        centres: tuple[str, ...] = ("alpha", "beta"),
+        single_task_dims: tuple[int, ...] = (4,),
         fallback: str = "none",
-        hidden: Sequence[int] = (32,),
+        hidden: tuple[int, ...] = (32,),
         activation: str = "relu",
         prox_steps: int = 10,
     ) -> None:
@@ -74,6 +76,7 @@ class DualEncoder(TabularMTL):
             input_shape,
             model,
             configurations=grid,
+            centres=centres,
             single_task_dims=single_task_dims,
             fallback=fallback,
             hidden=hidden,
@@ -96,7 +99,7 @@ class SharedOnly(TabularMTL):
         *,
         shared_dim: Widths = 8,
         c: Grid = 0.1,
-        hidden: Sequence[int] = (32,),
+        hidden: tuple[int, ...] = (32,),
         activation: str = "relu",
         prox_steps: int = 10,
     ) -> None:
@@ -126,7 +129,7 @@ class SpecificOnly(TabularMTL):
         *,
         task_dim: Widths = 4,
         c: Grid = 0.1,
-        hidden: Sequence[int] = (32,),
+        hidden: tuple[int, ...] = (32,),
         activation: str = "relu",
         prox_steps: int = 10,
     ) -> None:
@@ -155,7 +158,7 @@ class SingleTaskMLP(TabularMTL):
         model: ModelConfig,
         *,
         task_dim: Widths = 4,
-        hidden: Sequence[int] = (32,),
+        hidden: tuple[int, ...] = (32,),
         activation: str = "relu",
         prox_steps: int = 10,
     ) -> None:
@@ -185,7 +188,7 @@ class PooledMLP(TabularMTL):
         model: ModelConfig,
         *,
         shared_dim: Widths = 8,
-        hidden: Sequence[int] = (32,),
+        hidden: tuple[int, ...] = (32,),
         activation: str = "relu",
         prox_steps: int = 10,
     ) -> None:

@@ -19,7 +19,7 @@ from torchjd.scalarization import DWA, FAMO
 from orthomtl.config import ModelConfig
 from orthomtl.data import Batch
 from orthomtl.engine import LinearReadouts, Method
-from orthomtl.losses import task_loss
+from orthomtl.losses import RegressionLoss, task_loss
 from orthomtl.methods.hps._aggregation import AggregatorName, aggregate_backward, build_aggregator
 from orthomtl.methods.hps._weighting import (
     LossWeighting,
@@ -67,6 +67,7 @@ class HPS(Method):
         aggregator: a Jacobian-descent aggregator; replaces the loss weighting.
         weighting_options: keyword options of the scalarizer (e.g. FAMO's ``lr``).
         aggregator_options: keyword options of the aggregator (e.g. CAGrad's ``c``).
+        regression_loss: the loss of regression tasks: ``l1`` or ``squared``.
     """
 
     summary = "hard parameter sharing with TorchJD loss weighting or gradient aggregation"
@@ -83,8 +84,10 @@ class HPS(Method):
         aggregator: AggregatorName | None = None,
         weighting_options: dict[str, Any] | None = None,
         aggregator_options: dict[str, Any] | None = None,
+        regression_loss: RegressionLoss = "l1",
     ) -> None:
         super().__init__(tasks, input_shape, model)
+        self.regression_loss = regression_loss
         if aggregator is not None and loss_weighting != "equal":
             raise ValueError(
                 "method: set either aggregator or loss_weighting, not both "
@@ -107,7 +110,9 @@ class HPS(Method):
         return [*self.model.parameters(), *trainable_by_optimizer(self.scalarizer)]
 
     def _task_losses(self, outputs: dict[str, Tensor], targets: dict[str, Tensor]) -> list[Tensor]:
-        return [task_loss(t, outputs[t.name], targets[t.name]) for t in self.tasks]
+        return [
+            task_loss(t, outputs[t.name], targets[t.name], self.regression_loss) for t in self.tasks
+        ]
 
     def _all_reduce_mean(self, tensor: Tensor) -> Tensor:
         return self.fabric.all_reduce(tensor, reduce_op="mean")

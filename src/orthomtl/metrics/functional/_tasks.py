@@ -100,19 +100,23 @@ def task_metrics_update(
 
 def task_metrics_compute(state: Tensor, tasks: Sequence[Task]) -> dict[str, float]:
     """``{"<task>/accuracy" or "<task>/mae": value, "<task>/loss": value, "loss": their sum}`` from
-    summed ``task_metrics_update`` states, and ``"<task>/mse"`` for regression tasks; a task with
-    no labelled sample is left out."""
+    summed ``task_metrics_update`` states, and ``"<task>/mse"`` for regression tasks with
+    ``"mse"`` their mean (each task counts once); a task with no labelled sample is left out."""
     result: dict[str, float] = {}
     total_loss = 0.0
+    squared_errors = []
     for task, (score, count, loss, squared) in zip(tasks, state.tolist(), strict=True):
         if count == 0:
             continue
         result[f"{task.name}/{task.metric}"] = score / count
         if task.kind == "regression":
             result[f"{task.name}/mse"] = squared / count
+            squared_errors.append(squared / count)
         result[f"{task.name}/loss"] = loss / count
         total_loss += loss / count
     result["loss"] = total_loss
+    if squared_errors:
+        result["mse"] = sum(squared_errors) / len(squared_errors)
     return result
 
 
