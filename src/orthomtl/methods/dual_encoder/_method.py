@@ -58,6 +58,8 @@ class TabularMTL(Method):
         per_task_selection: select a configuration per task (single-task models).
         fallback: ``stl`` serves a task by its single-task fit when validation says sharing
             does not help it; ``none`` never.
+        early_stopping: ``per-task`` serves each task from its own best round; ``joint`` serves
+            every task from the round with the best mean validation loss.
         hidden, activation: the encoders' hidden widths and activation.
         prox_steps: proximal and centre steps per round (the first fit and linear models run
             up to ``max_prox_steps`` or convergence).
@@ -79,6 +81,7 @@ class TabularMTL(Method):
         tied: bool = False,
         per_task_selection: bool = False,
         fallback: str = "none",
+        early_stopping: str = "per-task",
         hidden: Sequence[int] = (32,),
         activation: str = "relu",
         prox_steps: int = 10,
@@ -90,6 +93,10 @@ class TabularMTL(Method):
             raise ValueError(
                 f"The dual-encoder family takes tabular inputs (N, d); got one input of shape "
                 f"{self.input_shape}. Use a tabular dataset (tabular, malsar, hetero-sim)."
+            )
+        if early_stopping not in ("per-task", "joint"):
+            raise ValueError(
+                f"early_stopping must be 'per-task' or 'joint', got {early_stopping!r}."
             )
         if fallback not in ("none", "stl"):
             raise ValueError(f"fallback must be 'none' or 'stl', got {fallback!r}.")
@@ -107,7 +114,7 @@ class TabularMTL(Method):
         net = DualEncoderMTL(
             len(tasks), self.input_shape[0], self.configurations, hidden, activation, shared
         )
-        self.model = DualEncoderNetwork(net)
+        self.model = DualEncoderNetwork(net, per_task_stopping=early_stopping == "per-task")
         self.candidates = torch.tensor([not c.single_task for c in self.configurations])
 
     # --- set-up -------------------------------------------------------------------------------
@@ -200,13 +207,12 @@ class TabularMTL(Method):
             self._fit_coefficients(epoch, self.max_prox_steps)
 
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
-        if any(True for _ in self.net.parameters()):
-            self._fit_coefficients(epoch, self.prox_steps)
+        objective = self._fit_coefficients(epoch, self.prox_steps)
         losses = configuration_losses(self.network, self._val(), self.rows, self._reduce)
         self.network.per_task.update(self.net, losses, epoch)
         self.network.joint.update(self.net, losses.mean(1, keepdim=True).expand_as(losses), epoch)
         self._serve()
-        return {f"objective/{g}": v for g, v in enumerate(self.objective(epoch).tolist())}
+        return {f"objective/{g}": v for g, v in enumerate(objective.tolist())}
 
     # --- the coefficient round ------------------------------------------------------------------
     @torch.no_grad()
@@ -236,22 +242,28 @@ class TabularMTL(Method):
         return TaskLinearProblem(packed, targets, mask, self.rows.loss, reduce)  # type: ignore[arg-type]
 
     @torch.no_grad()
-    def _fit_coefficients(self, epoch: int, steps: int) -> None:
+    def _fit_coefficients(self, epoch: int, steps: int) -> Tensor:
+        """``steps`` proximal and centre steps on this epoch's training latents; the objective
+        after them, (G,)."""
         net = self.net
-        problem = self._problem(*self._training_rows(epoch))
+        features, y, source = self._training_rows(epoch)
+        problem = self._problem(features, y, source)
         fitted = proximal_steps(
             problem, Coefficients(net.theta, net.centre, net.q, net.p), self.penalties, steps
         )
         net.theta.copy_(fitted.theta * net.feature_mask[:, None, :])
         net.centre.copy_(fitted.centre * net.feature_mask[:, :-1])
+        return self._objective(problem, features, source)
 
     @torch.no_grad()
     def objective(self, epoch: int) -> Tensor:
         """The objective of every configuration on the training split, (G,): Σ_r f_r + the
         coefficient penalties + λ_o Σ_r ‖S̄_rᵀC̄_r‖_F²."""
-        net = self.net
         features, y, source = self._training_rows(epoch)
-        problem = self._problem(features, y, source)
+        return self._objective(self._problem(features, y, source), features, source)
+
+    def _objective(self, problem: TaskLinearProblem, features: Tensor, source: Tensor) -> Tensor:
+        net = self.net
         coefficients = Coefficients(net.theta, net.centre, net.q, net.p)
         total = problem.value(net.theta).sum(-1) + penalty_value(coefficients, self.penalties)
         if net.q and net.p:
@@ -268,7 +280,7 @@ class TabularMTL(Method):
         """Select the configurations, measure the gain of sharing, and set what serves each
         task."""
         network = self.network
-        best = network.per_task.best_loss
+        best = network.serving.best_loss
         selected = select(best, self.candidates.to(best.device), self.per_task_selection)
         singles = ~self.candidates.to(best.device)
         served = selected

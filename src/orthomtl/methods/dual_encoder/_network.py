@@ -18,9 +18,9 @@ from orthomtl.nn import RowGroups
 class DualEncoderNetwork(nn.Module):
     """The model, its per-task and joint snapshots, and which configuration serves each task."""
 
-    def __init__(self, net: DualEncoderMTL) -> None:
+    def __init__(self, net: DualEncoderMTL, per_task_stopping: bool = True) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.per_task_stopping = net, per_task_stopping
         self.per_task = TaskSnapshots(net)
         self.joint = TaskSnapshots(net)
         R = net.num_tasks
@@ -33,6 +33,11 @@ class DualEncoderNetwork(nn.Module):
     def forward(self, x: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
         return self.net(x, source)
 
+    @property
+    def serving(self) -> TaskSnapshots:
+        """The snapshots predictions come from: per task, or of the best mean round."""
+        return self.per_task if self.per_task_stopping else self.joint
+
     def serve_rows(
         self, x: Tensor, source: Tensor, configs: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
@@ -41,13 +46,13 @@ class DualEncoderNetwork(nn.Module):
         groups = RowGroups.of(source.long(), self.net.num_tasks)
         block = groups.pack(self.net.standardise(x))
         configs = self.served if configs is None else configs
-        features, eta = self.per_task.serve(self.net, block, configs)
+        features, eta = self.serving.serve(self.net, block, configs)
         return groups.unpack(features), groups.unpack(eta[..., None])[..., 0]
 
     def serve_all(self, x: Tensor) -> Tensor:
         """Every task's served prediction on every row of ``x`` (N, d): η (R, N)."""
         block = self.net.standardise(x).expand(self.net.num_tasks, -1, -1)
-        return self.per_task.serve(self.net, block, self.served)[1]
+        return self.serving.serve(self.net, block, self.served)[1]
 
     def shared_latent(self, x: Tensor) -> Tensor:
         """C(x) (N, p) of the selected configuration's joint snapshot."""

@@ -150,7 +150,8 @@ class TaskLinearProblem:
 
 
 def penalty_value(coefficients: Coefficients, penalties: Penalties) -> Tensor:
-    """Σ_r λ_α,r‖α_r − ᾱ‖ + λ_β,r‖β_r − β̄‖ (or the ridge terms), (G,)."""
+    """Σ_r λ_α,r‖α_r − ᾱ‖ + λ_β,r‖β_r − β̄‖ (or the ridge terms), (G,); a tied β's penalty
+    (task 0's weight) counts once."""
     a, b = coefficients.blocks()
     theta, centre = coefficients.theta, coefficients.centre
     total = theta.new_zeros(theta.shape[0])
@@ -160,6 +161,8 @@ def penalty_value(coefficients: Coefficients, penalties: Penalties) -> Tensor:
         else:
             offset = theta[..., block] - centre[:, None, block]
             terms = weight * torch.linalg.vector_norm(offset, dim=-1)
+        if penalties.tied and block == b:  # one β for all tasks: its penalty counts once
+            terms = terms[:, :1]
         total = total + terms.sum(-1)
     return total
 

@@ -45,6 +45,7 @@ class DualEncoder(TabularMTL):
             sharing per task, and ``fallback``).
         fallback: ``stl`` serves a task by its single-task MLP when validation says sharing
             does not help it.
+        early_stopping: ``per-task`` (each task served from its best round) or ``joint``.
         hidden, activation: every encoder's hidden widths and activation.
         prox_steps: proximal and centre steps per round.
     """
@@ -64,6 +65,7 @@ class DualEncoder(TabularMTL):
         centres: tuple[str, ...] = ("alpha", "beta"),
         single_task_dims: tuple[int, ...] = (4,),
         fallback: str = "none",
+        early_stopping: str = "per-task",
         hidden: tuple[int, ...] = (32,),
         activation: str = "relu",
         prox_steps: int = 10,
@@ -79,6 +81,7 @@ class DualEncoder(TabularMTL):
             centres=centres,
             single_task_dims=single_task_dims,
             fallback=fallback,
+            early_stopping=early_stopping,
             hidden=hidden,
             activation=activation,
             prox_steps=prox_steps,
