@@ -254,12 +254,16 @@ def load_hetero_sim(
     val_fraction: float = 0.2,
     test_size: int = 1000,
     kind: Kind = "regression",
+    new_tasks: int = 0,
 ) -> TaskData:
     """Simulate ``hetero-sim`` as multi-source data: per task, ``n`` labelled rows cut into
     validation (a share ``val_fraction``) and training, and ``test_size`` fresh test rows.
 
     The other options are those of ``simulate_tasks``. ``tasks`` keeps some of ``task1..taskR``;
-    the design and every task's rows stay those of all R tasks.
+    the design and every task's rows stay those of all R tasks. With ``new_tasks`` = k > 0 the
+    data is instead k new tasks ``task{R+1}…`` of the same design (its shared nonlinearity and
+    centres; their own inputs, nonlinearity and coefficients), ``n`` labelled rows each: a task
+    to transfer a trained model to (``dual-encoder-transfer``).
 
     Raises:
         ValueError: on a path, an unknown task, or an option out of range.
@@ -282,7 +286,10 @@ def load_hetero_sim(
         n=n,
         test_size=test_size,
         kind=kind,
+        extra_tasks=new_tasks,
     )
+    if new_tasks:
+        return _new_tasks(sim, seed, new_tasks, n, test_size, val_fraction, kind)
     names = sim.task_names
     chosen = [
         names.index(t.name)
@@ -297,6 +304,41 @@ def load_hetero_sim(
         seed=seed,
         val_fraction=val_fraction,
         test=([sim.test_features[r] for r in chosen], [sim.test_targets[r] for r in chosen]),
+    )
+
+
+def _new_tasks(
+    sim: SimulatedTasks,
+    seed: int,
+    count: int,
+    n: int | list[int],
+    test_size: int,
+    val_fraction: float,
+    kind: Kind,
+) -> TaskData:
+    """The ``count`` held-out tasks of ``sim.design``, drawn from their own seed stream."""
+    first = len(sim.features)
+    sizes = n if isinstance(n, list) else [n] * count
+    if len(sizes) != count:
+        raise ValueError(f"{NAME}: n lists {len(sizes)} sizes for {count} new tasks.")
+    streams = np.random.SeedSequence([seed, 1, first]).spawn(2 * count)
+    labelled = [
+        sim.design.sample(first + j, sizes[j], np.random.default_rng(streams[2 * j]))
+        for j in range(count)
+    ]
+    test = [
+        sim.design.sample(first + j, test_size, np.random.default_rng(streams[2 * j + 1]))
+        for j in range(count)
+    ]
+    return multi_source_data(
+        NAME,
+        [x for x, _ in labelled],
+        [y for _, y in labelled],
+        [f"task{first + j + 1}" for j in range(count)],
+        kind=kind,
+        seed=seed,
+        val_fraction=val_fraction,
+        test=([x for x, _ in test], [y for _, y in test]),
     )
 
 
@@ -320,6 +362,7 @@ DATASETS.register(NAME)(
             "val_fraction": "share of the labelled rows for validation (default 0.2)",
             "test_size": "fresh test rows per task (default 1000)",
             "kind": "regression (default) or binary (y ~ Bernoulli(sigmoid(eta)))",
+            "new_tasks": "k > 0: serve k new tasks of the same design instead (for transfer)",
         },
     )
 )

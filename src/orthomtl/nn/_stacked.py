@@ -64,7 +64,7 @@ class StackedMLP(nn.Module):
             raise ValueError(
                 f"Unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}."
             )
-        self.n, self.widths = n, widths
+        self.n, self.widths, self.activation_name = n, widths, activation
         self.activation = ACTIVATIONS[activation]()
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()

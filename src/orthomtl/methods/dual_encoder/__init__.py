@@ -17,6 +17,8 @@ Read it in this order:
 4. The registered methods (``_variants``): ``dual-encoder`` and the baselines ``shared-only``,
    ``specific-only``, ``single-task-mlp``, ``pooled-mlp``, ``armul``, ``single-task-ridge``,
    ``pooled-ridge``.
+5. Transfer (``_transfer``): ``dual-encoder-transfer`` fits a new task on a finished run's frozen
+   shared encoder, against the same task fitted alone.
 """
 
 from orthomtl.methods.dual_encoder._method import TabularMTL
@@ -34,6 +36,7 @@ from orthomtl.methods.dual_encoder._proximal import (
 )
 from orthomtl.methods.dual_encoder._selection import SharingGain, select, sharing_gain
 from orthomtl.methods.dual_encoder._snapshots import TaskSnapshots
+from orthomtl.methods.dual_encoder._transfer import DualEncoderTransfer, load_source
 from orthomtl.methods.dual_encoder._variants import (
     ARMUL,
     DualEncoder,
@@ -52,6 +55,7 @@ __all__ = [
     "DualEncoder",
     "DualEncoderMTL",
     "DualEncoderNetwork",
+    "DualEncoderTransfer",
     "Penalties",
     "PooledMLP",
     "PooledRidge",
@@ -65,6 +69,7 @@ __all__ = [
     "TaskSnapshots",
     "configuration_grid",
     "group_soft_threshold",
+    "load_source",
     "penalty_value",
     "prox_toward_centre",
     "proximal_steps",

@@ -11,7 +11,7 @@ also fitted once before the first Adam step, so that the encoders' first gradien
 the dual encoder and each baseline as a method of its own.
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -66,6 +66,9 @@ class TabularMTL(Method):
     """
 
     MODEL_KEYS = frozenset()
+    refit_standardisation: bool = True
+    """False keeps the standardisation the model was built with (a transferred encoder's)."""
+    fixed_centres: bool = False
 
     def __init__(
         self,
@@ -144,9 +147,10 @@ class TabularMTL(Method):
         if (counts < 1).any():
             empty = [t.name for t, n in zip(self.tasks, counts.tolist(), strict=True) if n < 1]
             raise ValueError(f"Tasks {empty} have no training rows; drop them or add data.")
-        self.net.fit_standardisation(
-            *(t.float() for t in (sums[:d], sums[d : 2 * d])), counts.sum().float()
-        )
+        if self.refit_standardisation:
+            self.net.fit_standardisation(
+                *(t.float() for t in (sums[:d], sums[d : 2 * d])), counts.sum().float()
+            )
         self.task_rows = counts.float()
         self.penalties = self._penalties()
 
@@ -166,7 +170,7 @@ class TabularMTL(Method):
         device = self.net.theta.device
         alpha = torch.stack([a for a, _ in rows]).to(device)
         beta = torch.stack([b for _, b in rows]).to(device)
-        return Penalties(alpha, beta, self.penalty_kind, self.tied)
+        return Penalties(alpha, beta, self.penalty_kind, self.tied, self.fixed_centres)
 
     def _reduce(self, tensor: Tensor) -> Tensor:
         if self.fabric.world_size == 1:
@@ -199,8 +203,8 @@ class TabularMTL(Method):
             logged["orthogonality"] = penalty.detach().mean()
         return {**logged, "total": total}
 
-    def parameter_groups(self) -> Iterator[nn.Parameter]:
-        return self.net.parameters()
+    def parameter_groups(self) -> list[nn.Parameter]:
+        return [p for p in self.net.parameters() if p.requires_grad]
 
     def on_epoch_start(self, epoch: int) -> None:
         if epoch == 0:

@@ -79,6 +79,8 @@ class Penalties:
     beta: Tensor
     kind: PenaltyKind = "centre"
     tied: bool = False
+    fixed_centres: bool = False
+    """The centres stay where they are (a new task pulled toward a trained model's centres)."""
 
 
 @dataclass
@@ -196,7 +198,7 @@ def proximal_steps(
                     z[..., block], centre[:, None, block], step * weight
                 )
         theta = z
-        if penalties.kind == "centre":
+        if penalties.kind == "centre" and not penalties.fixed_centres:
             for block, weight in ((a, penalties.alpha), (b, penalties.beta)):
                 if not (penalties.tied and block == b):
                     centre[:, block] = weiszfeld_centre(theta[..., block], centre[:, block], weight)

@@ -23,7 +23,7 @@ class TaskSnapshots(nn.Module):
 
     Buffers: ``best_loss`` and ``best_round`` (G, R) (inf and -1 before the first update), and
     the copies: ``shared_weight{i}`` (R, G, in, out), ``task_weight{i}`` (G·R, in, out), their
-    biases, and ``theta`` (G, R, K).
+    biases, ``theta`` (G, R, K) and the centres of the copied round, ``centre`` (G, R, K − 1).
     """
 
     def __init__(self, model: DualEncoderMTL) -> None:
@@ -32,6 +32,7 @@ class TaskSnapshots(nn.Module):
         self.register_buffer("best_loss", torch.full((G, R), torch.inf))
         self.register_buffer("best_round", torch.full((G, R), -1, dtype=torch.long))
         self.register_buffer("theta", torch.zeros_like(model.theta))
+        self.register_buffer("centre", torch.zeros(G, R, model.centre.shape[-1]))
         self.shared_layers = 0 if model.shared is None else len(model.shared.weights)
         self.task_layers = 0 if model.task is None else len(model.task.weights)
         if model.shared is not None:
@@ -54,6 +55,7 @@ class TaskSnapshots(nn.Module):
         self.best_loss[improved] = losses[improved]
         self.best_round[improved] = round_
         self.theta[improved] = model.theta[improved]
+        self.centre[improved] = model.centre[:, None].expand(G, R, -1)[improved]
         if model.shared is not None:
             by_task = improved.T  # (R, G): the shared copies are indexed task first
             for i, (weight, bias) in enumerate(model.shared.layers()):
