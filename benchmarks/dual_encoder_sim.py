@@ -35,10 +35,10 @@ import yaml
 
 CONFIG = _common.ROOT / "configs" / "dual_encoder_sim.yaml"
 MAIN = "dual-encoder"
-ABLATIONS = {
-    "no orthogonality": {"orthogonality": 0.0},
-    "no α-centre": {"centres": ["beta"]},
-    "no β-centre": {"centres": ["alpha"]},
+ABLATIONS = {  # the dual encoder's own grid and settings, one part removed, no single-task fits
+    "no orthogonality": {"orthogonality": 0.0, "single_task_dims": []},
+    "no α-centre": {"centres": ["beta"], "single_task_dims": []},
+    "no β-centre": {"centres": ["alpha"], "single_task_dims": []},
 }
 
 
