@@ -31,7 +31,8 @@ from orthomtl.data._base import (
 )
 from orthomtl.data._distort import StrokeDistortion
 from orthomtl.data._dsprites import load_dsprites
-from orthomtl.data._hetero_sim import HeteroDesign, SimulatedTasks, load_hetero_sim, simulate_tasks
+from orthomtl.data._hetero_design import HeteroDesign, SimulatedTasks, simulate_tasks
+from orthomtl.data._hetero_sim import load_hetero_sim
 from orthomtl.data._image_npz import load_image_npz
 from orthomtl.data._labelled import WithLabels, with_labels
 from orthomtl.data._malsar import load_malsar

@@ -12,7 +12,6 @@ the dual encoder and each baseline as a method of its own.
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -23,11 +22,15 @@ from orthomtl.config import ModelConfig
 from orthomtl.data import Batch
 from orthomtl.engine import Method, ReduceSum, SplitBatches, TrainSubset
 from orthomtl.losses import orthogonality_penalty
-from orthomtl.methods.dual_encoder._model import Configuration, DualEncoderMTL, SharedKind
+from orthomtl.methods.dual_encoder._model import (
+    Configuration,
+    DualEncoderMTL,
+    SharedKind,
+    penalty_weights,
+)
 from orthomtl.methods.dual_encoder._network import DualEncoderNetwork
 from orthomtl.methods.dual_encoder._proximal import (
     Coefficients,
-    Penalties,
     PenaltyKind,
     TaskLinearProblem,
     penalty_value,
@@ -40,7 +43,6 @@ from orthomtl.methods.dual_encoder._validation import (
     paired_gain,
     served_metrics,
 )
-from orthomtl.nn import RowGroups
 from orthomtl.tasks import Task
 
 
@@ -119,6 +121,7 @@ class TabularMTL(Method):
         )
         self.model = DualEncoderNetwork(net, per_task_stopping=early_stopping == "per-task")
         self.candidates = torch.tensor([not c.single_task for c in self.configurations])
+        self.orthogonality = torch.tensor([c.orthogonality for c in self.configurations])
 
     # --- set-up -------------------------------------------------------------------------------
     @property
@@ -152,25 +155,15 @@ class TabularMTL(Method):
                 *(t.float() for t in (sums[:d], sums[d : 2 * d])), counts.sum().float()
             )
         self.task_rows = counts.float()
-        self.penalties = self._penalties()
-
-    def _penalties(self) -> Penalties:
-        """λ_α,r = c√(q/n_r), λ_β,r = c√(p/n_r) (centre), or λ = c (ridge), per (g, r)."""
-        n = self.task_rows.cpu()
-        rows = []
-        for cfg in self.configurations:
-            p = self.net.p if self.net.shared_kind == "identity" else cfg.shared_dim
-            if self.penalty_kind == "ridge":
-                rows.append((torch.full_like(n, cfg.c), torch.full_like(n, cfg.c)))
-            else:
-                on_alpha, on_beta = ("alpha" in self.centres), ("beta" in self.centres)
-                rows.append(
-                    (on_alpha * cfg.c * (cfg.task_dim / n).sqrt(), on_beta * cfg.c * (p / n).sqrt())
-                )
-        device = self.net.theta.device
-        alpha = torch.stack([a for a, _ in rows]).to(device)
-        beta = torch.stack([b for _, b in rows]).to(device)
-        return Penalties(alpha, beta, self.penalty_kind, self.tied, self.fixed_centres)
+        self.penalties = penalty_weights(
+            self.configurations,
+            self.task_rows.cpu(),
+            identity_width=self.net.p if self.net.shared_kind == "identity" else None,
+            kind=self.penalty_kind,
+            centres=self.centres,
+            tied=self.tied,
+            fixed_centres=self.fixed_centres,
+        ).to(self.net.theta.device)
 
     def _reduce(self, tensor: Tensor) -> Tensor:
         if self.fabric.world_size == 1:
@@ -195,7 +188,7 @@ class TabularMTL(Method):
         counts = self._reduce(torch.bincount(source, minlength=R).to(eta.dtype)).clamp(min=1)
         data = (self._global_sum(sums) / counts).sum()
         total, logged = data, {"data": data.detach()}
-        weights = torch.tensor([c.orthogonality for c in self.configurations], device=eta.device)
+        weights = self.orthogonality.to(eta.device)
         if net.q and net.p and bool((weights > 0).any()):
             s, c = features[..., : net.q], features[..., net.q : net.q + net.p]
             penalty = orthogonality_penalty(s, c, source, R, self._global_sum).sum(-1)
@@ -238,12 +231,10 @@ class TabularMTL(Method):
         return self.val_batches()
 
     def _problem(self, features: Tensor, y: Tensor, source: Tensor) -> TaskLinearProblem:
-        groups = RowGroups.of(source, len(self.tasks))
-        packed = groups.pack(features)
-        targets = groups.pack(y[:, None])[..., 0]
-        mask = groups.pack(torch.ones_like(y)[:, None])[..., 0] > 0
         reduce = self._reduce if self.fabric.world_size > 1 else None
-        return TaskLinearProblem(packed, targets, mask, self.rows.loss, reduce)  # type: ignore[arg-type]
+        return TaskLinearProblem.of_rows(
+            features, y, source, len(self.tasks), self.rows.loss, reduce
+        )
 
     @torch.no_grad()
     def _fit_coefficients(self, epoch: int, steps: int) -> Tensor:
@@ -273,9 +264,8 @@ class TabularMTL(Method):
         if net.q and net.p:
             s, c = features[..., : net.q], features[..., net.q : net.q + net.p]
             reduce = self._reduce if self.fabric.world_size > 1 else None
-            weights = torch.tensor([g.orthogonality for g in self.configurations])
             orth = orthogonality_penalty(s, c, source, len(self.tasks), reduce).sum(-1)
-            total = total + weights.to(total.device) * orth
+            total = total + self.orthogonality.to(total.device) * orth
         return total
 
     # --- validation, selection and serving ------------------------------------------------------
@@ -315,19 +305,6 @@ class TabularMTL(Method):
         return self.network.shared_latent(x)
 
     def artifacts(self) -> dict[str, Any]:
-        """``dual_encoder.json``: the configurations, the selected one, what serves each task,
-        the best validation loss and round per configuration and task, and the gains."""
-        network = self.network
-        record: dict[str, Any] = {
-            "configurations": [asdict(c) for c in self.configurations],
-            "tasks": [t.name for t in self.tasks],
-            "selected": network.selected.tolist(),
-            "served": network.served.tolist(),
-            "fallback": self.fallback,
-            "best_val_loss": network.per_task.best_loss.tolist(),
-            "best_round": network.per_task.best_round.tolist(),
-        }
-        if not bool(network.gain.isnan().all()):
-            gain, se, rows = network.gain.tolist()
-            record["sharing_gain"] = {"gain": gain, "standard_error": se, "rows": rows}
-        return {"dual_encoder": record}
+        """``dual_encoder.json``: see ``DualEncoderNetwork.record``."""
+        names = [t.name for t in self.tasks]
+        return {"dual_encoder": self.network.record(self.configurations, names, self.fallback)}

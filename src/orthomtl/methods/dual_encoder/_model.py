@@ -26,6 +26,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from orthomtl.methods.dual_encoder._proximal import Penalties, PenaltyKind
 from orthomtl.nn import RowGroups, StackedMLP
 
 SharedKind = Literal["mlp", "identity", "none"]
@@ -76,6 +77,37 @@ def configuration_grid(
             "selected among. Give fewer values for shared_dim, task_dim, c or orthogonality."
         )
     return grid
+
+
+def penalty_weights(
+    configurations: Sequence[Configuration],
+    task_rows: Tensor,
+    *,
+    identity_width: int | None = None,
+    kind: PenaltyKind = "centre",
+    centres: Sequence[str] = ("alpha", "beta"),
+    tied: bool = False,
+    fixed_centres: bool = False,
+) -> Penalties:
+    """The (G, R) penalty weights: λ_α,r = c√(q/n_r) and λ_β,r = c√(p/n_r) for the centre
+    penalties listed in ``centres`` (0 for the others), or λ = c for ridge.
+
+    Args:
+        configurations: the G configurations.
+        task_rows: n_r, each task's training rows (R,).
+        identity_width: p of a shared block that is the raw features (d), else None.
+        kind, tied, fixed_centres: as in ``Penalties``.
+    """
+    alpha, beta = [], []
+    for cfg in configurations:
+        p = identity_width if identity_width is not None and cfg.shared_dim else cfg.shared_dim
+        if kind == "ridge":
+            alpha.append(torch.full_like(task_rows, cfg.c))
+            beta.append(torch.full_like(task_rows, cfg.c))
+        else:
+            alpha.append(("alpha" in centres) * cfg.c * (cfg.task_dim / task_rows).sqrt())
+            beta.append(("beta" in centres) * cfg.c * (p / task_rows).sqrt())
+    return Penalties(torch.stack(alpha), torch.stack(beta), kind, tied, fixed_centres)
 
 
 class DualEncoderMTL(nn.Module):

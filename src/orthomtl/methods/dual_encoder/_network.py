@@ -7,10 +7,14 @@ metrics, test metrics, ``orthomtl.load(...).predict``) comes from the per-task s
 the joint snapshot of the selected configuration.
 """
 
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-from orthomtl.methods.dual_encoder._model import DualEncoderMTL
+from orthomtl.methods.dual_encoder._model import Configuration, DualEncoderMTL
 from orthomtl.methods.dual_encoder._snapshots import TaskSnapshots
 from orthomtl.nn import RowGroups
 
@@ -62,3 +66,23 @@ class DualEncoderNetwork(nn.Module):
             net, net.standardise(x).expand(net.num_tasks, -1, -1), configs
         )
         return features[0, :, net.q : net.q + net.p]
+
+    def record(
+        self, configurations: Sequence[Configuration], tasks: Sequence[str], fallback: str
+    ) -> dict[str, Any]:
+        """The configurations, the selected one, what serves each task, every configuration's
+        best validation loss and round per task, and the per-task gain of sharing (its
+        standard error and rows) when single-task fits were trained."""
+        record: dict[str, Any] = {
+            "configurations": [asdict(c) for c in configurations],
+            "tasks": list(tasks),
+            "selected": self.selected.tolist(),
+            "served": self.served.tolist(),
+            "fallback": fallback,
+            "best_val_loss": self.serving.best_loss.tolist(),
+            "best_round": self.serving.best_round.tolist(),
+        }
+        if not bool(self.gain.isnan().all()):
+            gain, se, rows = self.gain.tolist()
+            record["sharing_gain"] = {"gain": gain, "standard_error": se, "rows": rows}
+        return record

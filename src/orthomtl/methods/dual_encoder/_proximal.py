@@ -23,11 +23,13 @@ pooled model ties β_r = β̄ across tasks.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
 from torch import Tensor
+
+from orthomtl.nn import RowGroups
 
 ReduceSum = Callable[[Tensor], Tensor]
 LossName = Literal["squared", "logistic"]
@@ -82,6 +84,9 @@ class Penalties:
     fixed_centres: bool = False
     """The centres stay where they are (a new task pulled toward a trained model's centres)."""
 
+    def to(self, device: torch.device | str) -> "Penalties":
+        return replace(self, alpha=self.alpha.to(device), beta=self.beta.to(device))
+
 
 @dataclass
 class Coefficients:
@@ -128,6 +133,22 @@ class TaskLinearProblem:
         ) / self.count.unsqueeze(-1)
         curvature = 1.0 if loss == "squared" else 0.25
         self.lipschitz = curvature * torch.linalg.eigvalsh(self.gram)[..., -1]  # (G, R)
+
+    @classmethod
+    def of_rows(
+        cls,
+        features: Tensor,
+        targets: Tensor,
+        source: Tensor,
+        num_tasks: int,
+        loss: LossName,
+        reduce_sum: ReduceSum | None = None,
+    ) -> "TaskLinearProblem":
+        """The problem of rows (G, N, k) with their targets (N,) and tasks ``source`` (N,)."""
+        groups = RowGroups.of(source, num_tasks)
+        mask = groups.pack(torch.ones_like(targets)[:, None])[..., 0] > 0
+        packed_targets = groups.pack(targets[:, None])[..., 0]
+        return cls(groups.pack(features), packed_targets, mask, loss, reduce_sum)
 
     def linear_predictor(self, theta: Tensor) -> Tensor:
         """η (G, R, m) for θ (G, R, k)."""
