@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.io
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "dual_encoder_real.py"
+QUICK = ["--splits", "2", "--quick"]
 METHODS = [
     "dual-encoder",
     "single-task-mlp",
@@ -29,8 +30,7 @@ def _tables(rng: np.random.Generator, tasks: int, rows: int, features: int) -> l
 def _run(tmp_path: Path, *args: str) -> dict:
     out = tmp_path / "result.json"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), *args, "--splits", "2", "--quick"]
-        + ["--runs", str(tmp_path / "runs"), "--out", str(out)],
+        [sys.executable, str(SCRIPT), *args, *QUICK, "--runs", str(tmp_path), "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
