@@ -9,7 +9,7 @@ Read it in this order:
    side, the encoders as batched stacks of small MLPs (``orthomtl.nn.StackedMLP``), the inputs
    standardised on the training split.
 2. The coefficient step (``_proximal``): proximal gradient steps toward the centres (group soft
-   thresholding) and Weiszfeld's step on the centres; the same solver fits ridge and ARMUL.
+   thresholding) and gradient steps on the centres; the same solver fits ridge and ARMUL.
 3. ``TabularMTL`` (``_method``): one engine epoch is one round (Adam on the encoders with the
    per-task mean loss and the orthogonality penalty ``orthomtl.losses.orthogonality_penalty``,
    then the coefficient step), early stopping per task (``_snapshots``), selection and the
@@ -32,7 +32,6 @@ from orthomtl.methods.dual_encoder._proximal import (
     penalty_value,
     prox_toward_centre,
     proximal_steps,
-    weiszfeld_centre,
 )
 from orthomtl.methods.dual_encoder._selection import SharingGain, select, sharing_gain
 from orthomtl.methods.dual_encoder._snapshots import TaskSnapshots
@@ -75,5 +74,4 @@ __all__ = [
     "proximal_steps",
     "select",
     "sharing_gain",
-    "weiszfeld_centre",
 ]

@@ -12,10 +12,9 @@ Gram matrix, a quarter of it for the logistic loss), then the proximal map of th
 
     α_r ← ᾱ + GST(α_r − η∇_α f_r − ᾱ, η λ_α,r),    GST(z, t) = max(0, 1 − t/‖z‖₂)·z,
 
-and the same for β. The centres then take Weiszfeld's step, the gradient step on
-Σ_r λ_r ‖θ_r − θ̄‖ with step 1/Σ_r w_r: θ̄ ← Σ_r w_r θ_r / Σ_r w_r, w_r = λ_r / ‖θ_r − θ̄‖. Each
-step lowers the objective, so rounds of them converge to its minimum (it is convex in the
-coefficients and centres).
+and the same for β. The centres then take a gradient step, every task's coefficients moving
+with them (their offsets θ_r − θ̄ fixed): θ̄ ← θ̄ − η Σ_r ∇f_r with η = 1/Σ_r L_r. Each step lowers
+the objective, which is convex in the coefficients and centres.
 
 The same machinery fits the linear baselines: ARMUL (Duan & Wang, 2023) is the centre penalty on
 θ_r over the raw features; ridge replaces the penalty by (λ/2)‖θ‖² (proximal map z/(1 + ηλ)); a
@@ -47,25 +46,6 @@ def group_soft_threshold(z: Tensor, threshold: Tensor) -> Tensor:
 def prox_toward_centre(z: Tensor, centre: Tensor, threshold: Tensor) -> Tensor:
     """argmin_θ ½‖θ − z‖² + t‖θ − centre‖₂ = centre + GST(z − centre, t)."""
     return centre + group_soft_threshold(z - centre, threshold)
-
-
-def weiszfeld_centre(theta: Tensor, centre: Tensor, weights: Tensor) -> Tensor:
-    """One Weiszfeld step toward argmin_c Σ_r w_r ‖θ_r − c‖₂.
-
-    Args:
-        theta: (…, R, k) the tasks' coefficients.
-        centre: (…, k) the current centre.
-        weights: (…, R) the penalty weights λ_r ≥ 0.
-
-    Returns:
-        (…, k): Σ_r ω_r θ_r / Σ_r ω_r with ω_r = λ_r / ‖θ_r − c‖ (the centre itself where every
-        weight is 0).
-    """
-    distance = torch.linalg.vector_norm(theta - centre.unsqueeze(-2), dim=-1)
-    omega = weights / distance.clamp(min=1e-12)
-    total = omega.sum(-1, keepdim=True)
-    moved = (omega.unsqueeze(-1) * theta).sum(-2) / total.clamp(min=1e-30)
-    return torch.where(total > 0, moved, centre)
 
 
 @dataclass
@@ -196,33 +176,52 @@ def proximal_steps(
     penalties: Penalties,
     steps: int,
 ) -> Coefficients:
-    """``steps`` rounds of one proximal gradient step on every θ_r, then the centres' step (see
-    the module docstring); a new ``Coefficients``."""
+    """``steps`` rounds of the two coefficient steps (see the module docstring); a new
+    ``Coefficients``.
+
+    1. A proximal gradient step on every θ_r with the centres fixed, step 1/L_r.
+    2. A gradient step on the centres with every task's offset θ_r − θ̄ fixed, so the tasks move
+       with their centre: θ̄ ← θ̄ − η Σ_r ∇f_r, η = 1/Σ_r L_r. Without it, tasks sitting on
+       their centre (as they all do at the start, θ = θ̄ = 0) would stay there whenever
+       ‖∇f_r‖ ≤ λ_r. A tied block (β_r = β̄) moves by this step alone, with the ridge's proximal
+       map when it has one.
+
+    Each step minimises a majorisation of the objective, so the objective never rises.
+    """
     a, b = coefficients.blocks()
     theta, centre = coefficients.theta.clone(), coefficients.centre.clone()
-    if penalties.tied:  # one step for the whole configuration: Σ_r f_r is Σ_r L_r-smooth
-        step = (1 / problem.lipschitz.sum(-1).clamp(min=1e-12))[:, None].expand_as(
-            problem.lipschitz
-        )
-    else:
-        step = 1 / problem.lipschitz.clamp(min=1e-12)
+    task_step = 1 / problem.lipschitz.clamp(min=1e-12)  # (G, R)
+    centre_step = 1 / problem.lipschitz.sum(-1).clamp(min=1e-12)  # (G,)
+    moving = [b] if penalties.tied else []
+    if penalties.kind == "centre" and not penalties.fixed_centres:
+        moving += [
+            block
+            for block, weight in ((a, penalties.alpha), (b, penalties.beta))
+            if block not in moving and block.stop > block.start and bool((weight > 0).any())
+        ]
     for _ in range(steps):
-        gradient = problem.gradient(theta)
-        if penalties.tied:  # β_r = β̄ for all r: one β with the summed gradient
-            gradient[..., b] = gradient[..., b].sum(-2, keepdim=True)
-        z = theta - step.unsqueeze(-1) * gradient
+        z = theta - task_step.unsqueeze(-1) * problem.gradient(theta)
         for block, weight in ((a, penalties.alpha), (b, penalties.beta)):
-            if penalties.kind == "ridge":
-                z[..., block] = z[..., block] / (1 + step * weight).unsqueeze(-1)
-            elif not (penalties.tied and block == b):
+            if penalties.tied and block == b:
+                z[..., block] = theta[..., block]
+            elif penalties.kind == "ridge":
+                z[..., block] = z[..., block] / (1 + task_step * weight).unsqueeze(-1)
+            else:
                 z[..., block] = prox_toward_centre(
-                    z[..., block], centre[:, None, block], step * weight
+                    z[..., block], centre[:, None, block], task_step * weight
                 )
         theta = z
-        if penalties.kind == "centre" and not penalties.fixed_centres:
-            for block, weight in ((a, penalties.alpha), (b, penalties.beta)):
-                if not (penalties.tied and block == b):
-                    centre[:, block] = weiszfeld_centre(theta[..., block], centre[:, block], weight)
-    if penalties.tied:
-        centre[:, b] = theta[:, 0, b]
+        if moving:
+            gradient = problem.gradient(theta).sum(-2)  # (G, k): Σ_r ∇f_r
+            for block in moving:
+                step = centre_step[:, None] * gradient[:, block]
+                if penalties.tied and block == b:  # the one β itself takes the step
+                    shared = theta[:, 0, block] - step
+                    if penalties.kind == "ridge":
+                        shared = shared / (1 + centre_step * penalties.beta[:, 0])[:, None]
+                    theta[..., block] = shared[:, None]
+                    centre[:, block] = shared
+                else:
+                    theta[..., block] -= step[:, None]
+                    centre[:, block] -= step
     return Coefficients(theta, centre, coefficients.q, coefficients.p)
