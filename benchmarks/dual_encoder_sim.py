@@ -14,7 +14,8 @@ has the lowest MSE, or is within one SE (the best method's) of the lowest, in ev
 noise variance (0.25) is the Bayes MSE.
 
     .venv/bin/python benchmarks/dual_encoder_sim.py            # the full sweep (2 processes)
-    .venv/bin/python benchmarks/dual_encoder_sim.py --quick    # one cell, one replication, short
+    .venv/bin/python benchmarks/dual_encoder_sim.py --quick    # one cell, two replications, short
+    .venv/bin/python benchmarks/dual_encoder_sim.py --summarise RESULTS.json   # tables again
 
 Writes ``benchmarks/results/dual_encoder_sim.{json,md,png}``; run directories go to
 ``benchmarks/runs/dual_encoder_sim/``.
@@ -27,6 +28,7 @@ import math
 import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +120,20 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, Any]:
             label: mean_se([rep["methods"][label]["orthogonality"] for rep in reps])
             for label in (MAIN, f"{MAIN} (no orthogonality)")
         }
+        chosen = Counter(
+            f"c={sel['c']:g}, λ_o={sel['orthogonality']:g}"
+            for sel in (rep["methods"][MAIN]["selected"] for rep in reps)
+        )
+        gains = [
+            g for rep in reps for g in (rep["methods"][MAIN]["sharing_gain"] or {}).get("gain", [])
+        ]
         summary.append(
             {
                 "delta": delta,
                 "n": n,
                 "replications": len(reps),
+                "selected": dict(chosen.most_common()),
+                "tasks_helped": [sum(g > 0 for g in gains), len(gains)],
                 "mse": {k: {"mean": m, "se": s} for k, (m, s) in stats.items()},
                 "orthogonality": {k: {"mean": m, "se": s} for k, (m, s) in orth.items()},
                 "best": best,
@@ -164,6 +175,17 @@ def markdown(summary: dict[str, Any], wall_time: float, args: argparse.Namespace
             for c in cells
         ]
         lines.append(f"| {label} | " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "The dual encoder's selected configuration (replications) and the tasks whose "
+        "validation loss sharing lowered against their single-task MLP:",
+        "",
+    ]
+    lines += ["| cell | selected | tasks helped by sharing |", "|---|---|---|"]
+    for cell in cells:
+        picks = "; ".join(f"{k} ({v})" for k, v in cell["selected"].items())
+        helped, total = cell["tasks_helped"]
+        lines.append(f"| δ={cell['delta']:g}, n={cell['n']} | {picks} | {helped}/{total} |")
     lines += ["", f"Wall time {wall_time / 60:.1f} min with {args.jobs} processes.", ""]
     return "\n".join(lines)
 
@@ -205,7 +227,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one cell, one replication, short")
     parser.add_argument("--runs", type=Path, default=_common.HERE / "runs" / "dual_encoder_sim")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--summarise", type=Path, default=None, help="re-render the tables of a results JSON"
+    )
     args = parser.parse_args()
+    if args.summarise is not None:
+        saved = json.loads(args.summarise.read_text())
+        summary = summarise(saved["cells"])
+        args.jobs = saved["config"]["jobs"]
+        text = markdown(summary, saved["wall_time_s"], args)
+        args.summarise.with_suffix(".md").write_text(text)
+        plot(summary, args.summarise.with_suffix(".png"))
+        print(text)
+        return
     if args.quick:
         args.deltas, args.ns, args.reps = [1.0], [50], 2
     shutil.rmtree(args.runs, ignore_errors=True)
