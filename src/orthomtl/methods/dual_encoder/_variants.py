@@ -26,7 +26,7 @@ from orthomtl.methods.dual_encoder._model import as_list, configuration_grid
 from orthomtl.registry import METHODS
 from orthomtl.tasks import Task
 
-Grid = float | list[float]
+Grid = float | list[float] | tuple[float, ...]
 Widths = int | list[int]
 
 
