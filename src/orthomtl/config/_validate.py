@@ -71,11 +71,11 @@ def validate(config: Config) -> Config:
     if len(set(config.seeds)) != len(config.seeds):
         raise ConfigError(f"seeds: contains duplicates {config.seeds}.")
     _check_world_size(trainer, data.batch_size)
-    compared_configs(config)
     if info.needs_path and data.path is None:
         raise ConfigError(
             f"data.path: dataset {data.name!r} reads files; set data.path. {info.source}".strip()
         )
+    compared_configs(config)
     return config
 
 
