@@ -244,6 +244,7 @@ def main() -> None:
         summary = summarise(saved["cells"])
         args.jobs = saved["config"]["jobs"]
         text = markdown(summary, saved["wall_time_s"], args)
+        args.summarise.write_text(json.dumps({**saved, "summary": summary}, indent=2) + "\n")
         args.summarise.with_suffix(".md").write_text(text)
         plot(summary, args.summarise.with_suffix(".png"))
         print(text)
