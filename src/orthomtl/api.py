@@ -155,11 +155,13 @@ def _train_in(
     run_dir: Path,
     resume_from: Path | None,
     callbacks: Sequence[Callback],
+    method: Method | None = None,
 ) -> dict[str, Any]:
-    """Train ``config``'s method on ``data`` in ``run_dir`` (with its stages); write and return
-    its ``results.json`` record."""
-    seed_everything(seed, workers=True, verbose=False)
-    method = build_method(config, data.tasks, data.input_shape)
+    """Train ``config``'s method (``method``, or a new one) on ``data`` in ``run_dir`` (with its
+    stages); write and return its ``results.json`` record."""
+    if method is None:
+        seed_everything(seed, workers=True, verbose=False)
+        method = build_method(config, data.tasks, data.input_shape)
     saved = {**resolved(config), "seeds": [seed]}
     if fabric.is_global_zero and not (run_dir / "config.yaml").is_file():
         save_config(run_dir, saved)
@@ -210,6 +212,8 @@ def _train_seed(
     ``compare``."""
     seed_everything(seed, workers=True, verbose=False)
     data = load_data(config, seed)
+    seed_everything(seed, workers=True, verbose=False)
+    method = build_method(config, data.tasks, data.input_shape)  # its errors come before any file
     if run_dir is None:
         path = (
             new_run_dir(config.runs_dir, config.method.name, config.data.name, seed)
@@ -217,7 +221,7 @@ def _train_seed(
             else None
         )
         run_dir = Path(fabric.broadcast(path))
-    record = _train_in(fabric, config, data, seed, run_dir, resume_from, callbacks)
+    record = _train_in(fabric, config, data, seed, run_dir, resume_from, callbacks, method)
     compared: dict[str, Any] = {}
     for i, other in enumerate(compared_configs(config)):
         sub = run_dir / "compare" / f"{i}-{other.method.name}"

@@ -50,6 +50,10 @@ def test_the_tabular_config_runs_on_a_users_csv(
     ridge = next(e for e in results["compare"].values() if e["method"] == "single-task-ridge")
     model = orthomtl.load(run_dir / ridge["run_dir"])
     assert set(model.predict(torch.zeros(2, 2))) == {"site0", "site1", "site2"}
+    assert model.encode(torch.zeros(2, 2)).shape == (2, 2)  # ridge: the standardised inputs
+    specific = next(e for e in results["compare"].values() if e["method"] == "specific-only")
+    assert orthomtl.load(run_dir / specific["run_dir"]).encode(torch.zeros(2, 2)).shape == (2, 12)
+    assert orthomtl.load(run_dir).encode(torch.zeros(2, 2)).shape == (2, 8)  # C(x), p = 8
     printed = capsys.readouterr().out
     assert "single-task-ridge" in printed and "armul" in printed  # the side-by-side table
     # a resumed finished run trains nothing again and reports the same metrics

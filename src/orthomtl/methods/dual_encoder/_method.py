@@ -301,7 +301,8 @@ class TabularMTL(Method):
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
         """The shared latent C(x) of the selected configuration at its best mean validation
-        round, (N, p); the standardised inputs for linear models."""
+        round, (N, p); the standardised inputs for linear models; every task's S_r(x) side by
+        side without a shared block."""
         return self.network.shared_latent(x)
 
     def artifacts(self) -> dict[str, Any]:

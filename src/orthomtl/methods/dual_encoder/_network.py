@@ -59,13 +59,15 @@ class DualEncoderNetwork(nn.Module):
         return self.serving.serve(self.net, block, self.served)[1]
 
     def shared_latent(self, x: Tensor) -> Tensor:
-        """C(x) (N, p) of the selected configuration's joint snapshot."""
+        """C(x) (N, p) of the selected configuration's joint snapshot; without a shared block,
+        every task's S_r(x) side by side (N, R·q)."""
         net = self.net
         configs = self.selected[:1].expand(net.num_tasks)
-        features, _ = self.joint.serve(
-            net, net.standardise(x).expand(net.num_tasks, -1, -1), configs
-        )
-        return features[0, :, net.q : net.q + net.p]
+        block = net.standardise(x).expand(net.num_tasks, -1, -1)
+        features, _ = self.joint.serve(net, block, configs)
+        if net.p:
+            return features[0, :, net.q : net.q + net.p]
+        return features[..., : net.q].transpose(0, 1).reshape(x.shape[0], -1)
 
     def record(
         self, configurations: Sequence[Configuration], tasks: Sequence[str], fallback: str
