@@ -63,14 +63,15 @@ class TabularMTL(Method):
         early_stopping: ``per-task`` serves each task from its own best round; ``joint`` serves
             every task from the round with the best mean validation loss.
         hidden, activation: the encoders' hidden widths and activation.
-        prox_steps: proximal and centre steps per round (the first fit and linear models run
-            up to ``max_prox_steps`` or convergence).
+        prox_steps: proximal and centre steps per round; the fit before the first round (all
+            of a linear model's fit) takes ``max_prox_steps``.
     """
 
     MODEL_KEYS = frozenset()
     refit_standardisation: bool = True
     """False keeps the standardisation the model was built with (a transferred encoder's)."""
     fixed_centres: bool = False
+    """True keeps the centres where the model was built with them (transfer)."""
 
     def __init__(
         self,

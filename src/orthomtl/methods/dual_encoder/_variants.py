@@ -211,7 +211,12 @@ class PooledMLP(TabularMTL):
 @METHODS.register("armul")
 class ARMUL(TabularMTL):
     """Linear ARMUL (Duan & Wang, Annals of Statistics 2023): per-task linear models on the
-    standardised features pulled to a common centre, λ_r = c√(d/n_r) (their default c = 0.1)."""
+    standardised features pulled to a common centre, λ_r = c√(d/n_r) (their default c = 0.1).
+
+    Args:
+        c: the penalty constant (a list: selected among on validation).
+        max_prox_steps: proximal and centre steps of the fit.
+    """
 
     summary = "baseline: linear ARMUL, per-task linear models pulled to a centre"
 
@@ -237,7 +242,12 @@ class ARMUL(TabularMTL):
 
 @METHODS.register("single-task-ridge")
 class SingleTaskRidge(TabularMTL):
-    """Ridge regression (or ℓ2-penalised logistic regression) per task, λ selected per task."""
+    """Ridge regression (or ℓ2-penalised logistic regression) per task, λ selected per task.
+
+    Args:
+        c: the ridge λ values selected among, per task, on validation.
+        max_prox_steps: proximal steps of the fit.
+    """
 
     summary = "baseline: ridge per task"
 
@@ -265,7 +275,13 @@ class SingleTaskRidge(TabularMTL):
 
 @METHODS.register("pooled-ridge")
 class PooledRidge(TabularMTL):
-    """Ridge on all tasks' rows (one θ), with an intercept per task."""
+    """Ridge on all tasks' rows (one θ), with an intercept per task; each task's loss is its
+    own mean.
+
+    Args:
+        c: the ridge λ values selected among on validation.
+        max_prox_steps: proximal steps of the fit.
+    """
 
     summary = "baseline: pooled ridge with task intercepts"
 
