@@ -1,10 +1,23 @@
 """Metrics: stateful accumulators over a functional core (``orthomtl.metrics.functional``).
 
 An accumulator's state is a few sums kept on the device, so ``reduce(all_reduce_sum)`` across
-processes gives exactly the single-process metrics (the torchmetrics pattern).
+processes gives exactly the single-process metrics (the torchmetrics pattern): ``TaskMetrics``
+for the task metrics, ``ClassStatistics`` for the per-task class moments of a latent behind the
+neural-collapse metrics (``neural_collapse_metrics``).
 """
 
 from orthomtl.metrics import functional
+from orthomtl.metrics._class_statistics import (
+    ClassMoments,
+    ClassStatistics,
+    neural_collapse_metrics,
+)
 from orthomtl.metrics._task_metrics import TaskMetrics
 
-__all__ = ["TaskMetrics", "functional"]
+__all__ = [
+    "ClassMoments",
+    "ClassStatistics",
+    "TaskMetrics",
+    "functional",
+    "neural_collapse_metrics",
+]

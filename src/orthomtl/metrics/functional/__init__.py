@@ -10,6 +10,8 @@ accumulate their sums.
 - ``_composition``: concept composition c_p ⊕ (c_q ⊖ c_p), per-task or stacked;
 - ``_composition_score``: its similarity score on a test set, with floor and ceiling, and the
   class centres it moves class tasks to;
+- ``_neural_collapse``: NC1–NC4 per task, cross-task head coherence, feature-sum alignment and
+  the effective rank (RankMe);
 - ``_checks``: the input checks they share.
 """
 
@@ -30,6 +32,16 @@ from orthomtl.metrics.functional._latent import (
     score_on_axes,
     v_score,
 )
+from orthomtl.metrics.functional._neural_collapse import (
+    CrossTaskCoherence,
+    cross_task_coherence,
+    effective_rank,
+    feature_sum_alignment,
+    nc1,
+    nc2,
+    nc3,
+    nc4_counts,
+)
 from orthomtl.metrics.functional._pca_axes import MAX_SPLITS, score_on_pca_axes
 from orthomtl.metrics.functional._tasks import (
     accuracy,
@@ -47,6 +59,7 @@ __all__ = [
     "AxisScore",
     "ClassTarget",
     "CompositionScore",
+    "CrossTaskCoherence",
     "Solve",
     "accuracy",
     "check_composition_options",
@@ -54,9 +67,16 @@ __all__ = [
     "class_centres",
     "compose",
     "composition_similarity",
+    "cross_task_coherence",
     "delta_m",
+    "effective_rank",
+    "feature_sum_alignment",
     "mae",
     "mean_std",
+    "nc1",
+    "nc2",
+    "nc3",
+    "nc4_counts",
     "pairwise_distance_spearman",
     "score_on_axes",
     "score_on_pca_axes",
