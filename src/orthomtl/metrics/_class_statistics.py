@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from orthomtl.metrics.functional import cross_task_coherence, nc1, nc2, nc3
+from orthomtl.metrics.functional import cross_task_coherence, effective_rank, nc1, nc2, nc3
 from orthomtl.tasks import Task
 
 
@@ -58,6 +58,12 @@ class ClassStatistics:
             t.name: torch.zeros(t.num_classes or 0, dim, dtype=torch.float64) for t in self.tasks
         }
         self.squares = {t.name: torch.zeros(dim, dim, dtype=torch.float64) for t in self.tasks}
+        self.latent = {
+            "count": torch.zeros(1, dtype=torch.float64),
+            "sum": torch.zeros(dim, dtype=torch.float64),
+            "square": torch.zeros(dim, dim, dtype=torch.float64),
+        }
+        """Every row's moments, labelled or not, for the latent's covariance."""
 
     def update(self, features: Tensor, targets: Mapping[str, Tensor]) -> None:
         """Add a batch of latents (B, D) and its labels (B,) per task (-1: missing)."""
@@ -66,6 +72,12 @@ class ClassStatistics:
                 f"ClassStatistics: features must be (B, {self.dim}), got {tuple(features.shape)}."
             )
         h = features.detach().double()
+        latent = {k: v.to(h.device) for k, v in self.latent.items()}
+        self.latent = {
+            "count": latent["count"] + h.shape[0],
+            "sum": latent["sum"] + h.sum(0),
+            "square": latent["square"] + h.T @ h,
+        }
         for task in self.tasks:
             labels = targets[task.name]
             keep = labels >= 0
@@ -80,9 +92,15 @@ class ClassStatistics:
 
     def reduce(self, all_reduce_sum: Callable[[Tensor], Tensor]) -> None:
         """Sum the statistics over processes (e.g. ``lambda t: fabric.all_reduce(t, "sum")``)."""
-        for state in (self.counts, self.sums, self.squares):
+        for state in (self.counts, self.sums, self.squares, self.latent):
             for name in state:
                 state[name] = all_reduce_sum(state[name]).double()
+
+    def covariance(self) -> Tensor:
+        """The latent's covariance over every row seen, (D, D)."""
+        n = self.latent["count"].clamp(min=1)
+        mean = self.latent["sum"] / n
+        return self.latent["square"] / n - torch.outer(mean, mean)
 
     def compute(self, task: str) -> ClassMoments:
         """The task's class moments over its classes present (at least 2)."""
@@ -107,8 +125,11 @@ def neural_collapse_metrics(
 ) -> dict[str, float]:
     """``<task>/nc1`` and ``<task>/nc2_means`` for every tracked task; with its head W (K × D,
     from ``Method.linear_readouts``), ``<task>/nc2_head`` and ``<task>/nc3``; with two heads or
-    more, ``coherence_mean`` and ``coherence_max`` across tasks. Only the classes present count."""
-    out: dict[str, float] = {}
+    more, ``coherence_mean`` and ``coherence_max`` across tasks; and the latent's
+    ``effective_rank``. Only the classes present count."""
+    out: dict[str, float] = {
+        "effective_rank": effective_rank(statistics.covariance(), covariance=True)
+    }
     for task in statistics.tasks:
         moments = statistics.compute(task.name)
         k = moments.classes.numel()

@@ -10,8 +10,8 @@ accumulate their sums.
 - ``_composition``: concept composition c_p ⊕ (c_q ⊖ c_p), per-task or stacked;
 - ``_composition_score``: its similarity score on a test set, with floor and ceiling, and the
   class centres it moves class tasks to;
-- ``_neural_collapse``: NC1–NC4 per task, cross-task head coherence, feature-sum alignment and
-  the effective rank (RankMe);
+- ``_neural_collapse``: NC1–NC4 per task, cross-task head coherence, feature-sum alignment, the
+  effective rank (RankMe) and gradient conflict;
 - ``_checks``: the input checks they share.
 """
 
@@ -34,9 +34,11 @@ from orthomtl.metrics.functional._latent import (
 )
 from orthomtl.metrics.functional._neural_collapse import (
     CrossTaskCoherence,
+    GradientConflict,
     cross_task_coherence,
     effective_rank,
     feature_sum_alignment,
+    gradient_conflict,
     nc1,
     nc2,
     nc3,
@@ -60,6 +62,7 @@ __all__ = [
     "ClassTarget",
     "CompositionScore",
     "CrossTaskCoherence",
+    "GradientConflict",
     "Solve",
     "accuracy",
     "check_composition_options",
@@ -71,6 +74,7 @@ __all__ = [
     "delta_m",
     "effective_rank",
     "feature_sum_alignment",
+    "gradient_conflict",
     "mae",
     "mean_std",
     "nc1",

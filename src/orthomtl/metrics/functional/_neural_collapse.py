@@ -21,7 +21,9 @@ Multi-task versions (ours; Neural Collapse in Multi-Task Learning, ICLR 2026, ha
   normalised to unit length.
 
 The effective rank (RankMe; Garrido et al. 2023) is exp of the entropy of the normalised singular
-values of the centred features (or of the square roots of a covariance's eigenvalues).
+values of the centred features (or of the square roots of a covariance's eigenvalues). Gradient
+conflict is the pairwise cosine of the tasks' gradients on the shared parameters, and the share
+of pairs whose cosine is negative.
 """
 
 from collections.abc import Mapping, Sequence
@@ -138,3 +140,25 @@ def effective_rank(values: Tensor, *, covariance: bool = False) -> float:
     p = sigma / sigma.sum().clamp(min=1e-30)
     p = p[p > 0]
     return float(torch.exp(-(p * p.log()).sum()))
+
+
+@dataclass
+class GradientConflict:
+    """``cosine`` (T, T) between the tasks' gradients, and ``negative_share``, the share of pairs
+    of tasks (i < j) whose gradients point against each other (cos < 0)."""
+
+    cosine: Tensor
+    negative_share: float
+
+
+def gradient_conflict(gradients: Tensor) -> GradientConflict:
+    """The conflict between T tasks' gradients on the shared parameters, (T, P) rows."""
+    if gradients.ndim != 2 or gradients.shape[0] < 2:
+        raise ValueError(
+            f"gradient_conflict needs (T, P) gradients of two tasks or more, got "
+            f"{tuple(gradients.shape)}."
+        )
+    unit = gradients / torch.linalg.vector_norm(gradients, dim=1, keepdim=True).clamp(min=1e-30)
+    cosine = unit @ unit.T
+    i, j = torch.triu_indices(*cosine.shape, offset=1)
+    return GradientConflict(cosine, float((cosine[i, j] < 0).double().mean()))
