@@ -41,8 +41,11 @@ def _etf_distance(gram: Tensor) -> float:
 
 
 def nc1(within: Tensor, between: Tensor, num_classes: int) -> float:
-    """NC1 = Tr(Σ_W Σ_B⁺)/K from the within- and between-class covariances (D × D)."""
-    return float(torch.trace(within @ torch.linalg.pinv(between, hermitian=True)) / num_classes)
+    """NC1 = Tr(Σ_W Σ_B⁺)/K from the within- and between-class covariances (D × D); Σ_B⁺ keeps
+    the eigenvalues above 1e-10 of the largest (Σ_B has rank K − 1 at most, and rounding noise in
+    its null space must not be inverted)."""
+    inverse = torch.linalg.pinv(between, rtol=1e-10, hermitian=True)
+    return float(torch.trace(within @ inverse) / num_classes)
 
 
 def nc2(rows: Tensor) -> float:
