@@ -12,6 +12,7 @@ from orthomtl.diagnostics import NeuralCollapseCallback
 from orthomtl.metrics import ClassStatistics
 from orthomtl.metrics.functional import gradient_conflict
 from orthomtl.tasks import Task
+from tests.conftest import read_report, train_in_subprocess, write_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -66,3 +67,50 @@ def test_the_latent_covariance_is_over_every_row() -> None:
     stats.update(features[:20], {"a": labels[:20]})
     stats.update(features[20:], {"a": labels[20:]})
     torch.testing.assert_close(stats.covariance(), torch.cov(features.T, correction=0))
+
+
+def _nc_rows(run_dir: Path) -> list[dict[str, float]]:
+    with (run_dir / "metrics.csv").open() as file:
+        return [
+            {k: float(v) for k, v in row.items() if k.startswith("nc/") and v}
+            for row in csv.DictReader(file)
+            if row.get("nc/task1/nc1")
+        ]
+
+
+def test_two_processes_log_what_one_logs(tmp_path: Path) -> None:
+    """The statistics are sums all-reduced over the ranks' shares of the training split. The
+    learning rate is ~0 so both runs hold the same weights: HPS's per-rank masked task means make
+    its multi-source DDP training differ slightly from one process (a known limit), and this test
+    is about the statistics."""
+    reports = {}
+    for devices in (1, 2):
+        config = {
+            "data": {
+                "name": "hetero-sim",
+                "kind": "binary",
+                "num_tasks": 3,
+                "features": 6,
+                "n": 80,
+                "test_size": 40,
+                "batch_size": 32,
+            },
+            "model": {"encoder": "mlp", "latent_dim": 8, "encoder_options": {"hidden": [16]}},
+            "method": {"name": "hps"},
+            "optim": {"name": "sgd", "lr": 1e-12},
+            "trainer": {
+                "max_epochs": 2,
+                "progress_bar": False,
+                "devices": devices,
+                "strategy": "ddp" if devices > 1 else "auto",
+            },
+            "runs_dir": str(tmp_path / f"d{devices}"),
+        }
+        path = write_config(tmp_path / f"d{devices}.yaml", config)
+        train_in_subprocess(tmp_path / f"d{devices}.json", [path], "--nc-every", "1")
+        reports[devices] = Path(read_report(tmp_path / f"d{devices}.json")[str(path)]["run_dir"])
+    one, two = _nc_rows(reports[1]), _nc_rows(reports[2])
+    assert len(one) == len(two) == 2 and set(one[0]) == set(two[0])
+    for mine, theirs in zip(one, two, strict=True):
+        for key, value in mine.items():
+            assert theirs[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key

@@ -1,11 +1,13 @@
 """Train configs in a subprocess, as the DDP and kill-and-resume tests need.
 
     python train.py OUT.json CONFIG.yaml [CONFIG.yaml ...] [--kill-at-step N [--kill-in-stage S]]
+                    [--nc-every N]
 
 Fabric's ``ddp`` strategy re-runs this script once per process. Each config is trained in turn;
 rank 0 writes ``{config: {"run_dir": ..., "metrics": ...}}`` to OUT.json. With ``--kill-at-step``
 the process SIGKILLs itself right after that optimiser step (a checkpoint may precede it); with
-``--kill-in-stage`` too, after that step of the named stage (e.g. ``readouts``).
+``--kill-in-stage`` too, after that step of the named stage (e.g. ``readouts``). With
+``--nc-every`` a ``NeuralCollapseCallback`` logs every N epochs.
 
 It also registers ``hps-non-finite-on-one-rank``, an ``hps`` whose loss is infinite on one rank
 only, for the DDP test of the engine's check of the training loss.
@@ -23,6 +25,7 @@ from torch import Tensor
 import orthomtl
 from orthomtl.config import ModelConfig
 from orthomtl.data import Batch
+from orthomtl.diagnostics import NeuralCollapseCallback
 from orthomtl.engine import Callback, Engine
 from orthomtl.methods import HPS
 from orthomtl.methods.hps._aggregation import AggregatorName
@@ -72,8 +75,13 @@ def main() -> None:
     parser.add_argument("configs", nargs="+")
     parser.add_argument("--kill-at-step", type=int, default=None)
     parser.add_argument("--kill-in-stage", default=None)
+    parser.add_argument("--nc-every", type=int, default=None)
     args = parser.parse_args()
-    callbacks = [KillAt(args.kill_at_step, args.kill_in_stage)] if args.kill_at_step else []
+    callbacks: list[Callback] = []
+    if args.kill_at_step:
+        callbacks.append(KillAt(args.kill_at_step, args.kill_in_stage))
+    if args.nc_every:
+        callbacks.append(NeuralCollapseCallback(args.nc_every, fraction=1.0))
     report = {}
     for path in args.configs:
         result = orthomtl.run(path, callbacks=callbacks)
