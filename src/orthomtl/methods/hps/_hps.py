@@ -110,9 +110,20 @@ class HPS(Method):
         return [*self.model.parameters(), *trainable_by_optimizer(self.scalarizer)]
 
     def _task_losses(self, outputs: dict[str, Tensor], targets: dict[str, Tensor]) -> list[Tensor]:
-        return [
+        losses = [
             task_loss(t, outputs[t.name], targets[t.name], self.regression_loss) for t in self.tasks
         ]
+        return self._global_means(losses, targets) if self.fabric.world_size > 1 else losses
+
+    def _global_means(self, losses: list[Tensor], targets: dict[str, Tensor]) -> list[Tensor]:
+        """Each rank's masked task means scaled by (its labelled rows × world size / all ranks'
+        labelled rows), so that DDP's average over ranks is the mean over the global batch's
+        labelled rows. The factor is 1 when every rank holds as many labels of the task (all
+        single-source data); with multi-source data the ranks' counts differ."""
+        counts = torch.stack([(~t.missing(targets[t.name])).sum() for t in self.tasks]).double()
+        total = self.fabric.all_reduce(counts.clone(), reduce_op="sum").clamp(min=1)  # in place
+        scale = counts * self.fabric.world_size / total
+        return [loss * s.to(loss.dtype) for loss, s in zip(losses, scale, strict=True)]
 
     def _all_reduce_mean(self, tensor: Tensor) -> Tensor:
         return self.fabric.all_reduce(tensor, reduce_op="mean")
