@@ -177,7 +177,7 @@ class TabularMTL(Method):
         world = self.fabric.world_size
         if world == 1:
             return tensor
-        total = self.fabric.all_reduce(tensor.detach(), reduce_op="sum")
+        total = self.fabric.all_reduce(tensor.detach().clone(), reduce_op="sum")  # in place
         return total + world * (tensor - tensor.detach())
 
     # --- training -----------------------------------------------------------------------------
