@@ -17,23 +17,31 @@ from tests.conftest import read_report, train_in_subprocess, write_config
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_the_callback_logs_neural_collapse_metrics_every_n_epochs(tmp_path: Path) -> None:
-    config = {
-        "data": {
-            "name": "hetero-sim",
-            "kind": "binary",
-            "num_tasks": 3,
-            "features": 6,
-            "n": 80,
-            "test_size": 40,
-            "batch_size": 32,
-        },
+DATA = {
+    "name": "hetero-sim",
+    "kind": "binary",
+    "num_tasks": 3,
+    "features": 6,
+    "n": 80,
+    "test_size": 40,
+    "batch_size": 32,
+}
+
+
+def _binary_hps(runs: Path, optim: dict, **trainer: object) -> dict:
+    """HPS with a small MLP on three binary hetero-sim tasks."""
+    return {
+        "data": DATA,
         "model": {"encoder": "mlp", "latent_dim": 8, "encoder_options": {"hidden": [16]}},
         "method": {"name": "hps"},
-        "optim": {"lr": 0.01},
-        "trainer": {"max_epochs": 4, "progress_bar": False},
-        "runs_dir": str(tmp_path),
+        "optim": optim,
+        "trainer": {"progress_bar": False, **trainer},
+        "runs_dir": str(runs),
     }
+
+
+def test_the_callback_logs_neural_collapse_metrics_every_n_epochs(tmp_path: Path) -> None:
+    config = _binary_hps(tmp_path, {"lr": 0.01}, max_epochs=4)
     run_dir = orthomtl.run(config, callbacks=[NeuralCollapseCallback(2, fraction=1.0)]).run_dirs[0]
     with (run_dir / "metrics.csv").open() as file:
         logged = [row for row in csv.DictReader(file) if row.get("nc/task1/nc1")]
@@ -83,27 +91,14 @@ def test_two_processes_log_what_one_logs(tmp_path: Path) -> None:
     multi-source data trains the same on 2 processes (its task means are over the global batch)."""
     reports = {}
     for devices in (1, 2):
-        config = {
-            "data": {
-                "name": "hetero-sim",
-                "kind": "binary",
-                "num_tasks": 3,
-                "features": 6,
-                "n": 80,
-                "test_size": 40,
-                "batch_size": 32,
-            },
-            "model": {"encoder": "mlp", "latent_dim": 8, "encoder_options": {"hidden": [16]}},
-            "method": {"name": "hps"},
-            "optim": {"name": "sgd", "lr": 0.05},
-            "trainer": {
-                "max_epochs": 2,
-                "progress_bar": False,
-                "devices": devices,
-                "strategy": "ddp" if devices > 1 else "auto",
-            },
-            "runs_dir": str(tmp_path / f"d{devices}"),
-        }
+        strategy = "ddp" if devices > 1 else "auto"
+        config = _binary_hps(
+            tmp_path / f"d{devices}",
+            {"name": "sgd", "lr": 0.05},
+            max_epochs=2,
+            devices=devices,
+            strategy=strategy,
+        )
         path = write_config(tmp_path / f"d{devices}.yaml", config)
         train_in_subprocess(tmp_path / f"d{devices}.json", [path], "--nc-every", "1")
         reports[devices] = Path(read_report(tmp_path / f"d{devices}.json")[str(path)]["run_dir"])
