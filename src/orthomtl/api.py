@@ -28,7 +28,7 @@ from orthomtl.config import (
     resolved,
 )
 from orthomtl.data import TaskData
-from orthomtl.diagnostics import format_mean_std, task_metric_keys
+from orthomtl.diagnostics import configured_callbacks, format_mean_std, task_metric_keys
 from orthomtl.engine import (
     Callback,
     Method,
@@ -162,6 +162,11 @@ def _train_in(
     if method is None:
         seed_everything(seed, workers=True, verbose=False)
         method = build_method(config, data.tasks, data.input_shape)
+    given = {type(c) for c in callbacks}  # a callback the caller passes replaces the configured one
+    callbacks = [
+        *callbacks,
+        *(c for c in configured_callbacks(config.diagnostics) if type(c) not in given),
+    ]
     saved = {**resolved(config), "seeds": [seed]}
     if fabric.is_global_zero and not (run_dir / "config.yaml").is_file():
         save_config(run_dir, saved)

@@ -144,3 +144,22 @@ def test_registered() -> None:
     info = DATASETS.get("rotated-digits")
     assert info.loader is load_rotated_digits and not info.needs_path
     assert "max_degrees" in info.options
+
+
+def test_angle_bins_make_the_angle_a_class_of_its_bin(data: TaskData) -> None:
+    binned = load_rotated_digits(seed=0, angle_bins=8)
+    assert [(t.name, t.kind, t.num_classes) for t in binned.tasks] == [
+        ("digit", "classification", 10),
+        ("angle", "classification", 8),
+    ]
+    indices = list(range(len(binned.train)))
+    classes = angles_of(binned.train, indices)
+    radians = angles_of(data.train, indices).double()
+    expected = ((radians + np.pi / 2) / np.pi * 8).floor().long().clamp(0, 7)
+    assert classes.dtype == torch.long and torch.equal(classes, expected)
+    assert set(classes.tolist()) == set(range(8))
+    torch.testing.assert_close(
+        binned.train.__getitems__([0, 1]).x, data.train.__getitems__([0, 1]).x
+    )
+    with pytest.raises(ValueError, match="angle_bins must be >= 2"):
+        load_rotated_digits(angle_bins=1)

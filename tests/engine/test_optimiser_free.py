@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import orthomtl
-from orthomtl.data import load_hetero_sim
+from orthomtl.data import Batch, load_hetero_sim
 from orthomtl.engine import Callback, Engine
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -45,7 +45,9 @@ class Inspect(Callback):
     def __init__(self, stop_at: int | None = None) -> None:
         self.stop_at, self.seen = stop_at, []
 
-    def on_train_batch_end(self, engine: Engine) -> None:
+    def on_train_batch_end(
+        self, engine: Engine, batch: Batch, losses: dict[str, torch.Tensor]
+    ) -> None:
         parameters = list(engine.method.parameter_groups())
         self.seen.append((engine.optimizer, engine.scheduler, len(parameters)))
         if engine.progress.step == self.stop_at:

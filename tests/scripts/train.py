@@ -37,7 +37,7 @@ class KillAt(Callback):
     def __init__(self, step: int, stage: str | None) -> None:
         self.step, self.stage = step, stage
 
-    def on_train_batch_end(self, engine: Engine) -> None:
+    def on_train_batch_end(self, engine: Engine, batch: Batch, losses: dict[str, Tensor]) -> None:
         in_stage = self.stage is None or engine.run_dir.name == self.stage
         if in_stage and engine.progress.step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)

@@ -1,6 +1,6 @@
 """Typed experiment configs, loaded from YAML with dotted ``key=value`` overrides.
 
-A config has five sections. ``data`` and ``method`` take, besides their common keys, the options
+A config has six sections. ``data`` and ``method`` take, besides their common keys, the options
 that the chosen dataset loader or method declares in its signature, so a typo or a wrong type is
 reported with the allowed keys whatever the dataset or method::
 
@@ -9,6 +9,7 @@ reported with the allowed keys whatever the dataset or method::
     method:  {name: hps, aggregator: upgrad}
     optim:   {name: adam, lr: 1.0e-3}
     trainer: {max_epochs: 10}
+    diagnostics: {gradient_conflict_every_n_steps: 50}
     seeds:   [0, 1, 2]
 
 ``compare`` lists other methods to train on the same data and splits, each in its own run
@@ -19,6 +20,7 @@ from orthomtl.config._files import ConfigLoader, apply_overrides, load_config, s
 from orthomtl.config._sections import (
     Config,
     DataConfig,
+    DiagnosticsConfig,
     MethodConfig,
     ModelConfig,
     OptimConfig,
@@ -32,6 +34,7 @@ __all__ = [
     "ConfigError",
     "ConfigLoader",
     "DataConfig",
+    "DiagnosticsConfig",
     "MethodConfig",
     "ModelConfig",
     "OptimConfig",

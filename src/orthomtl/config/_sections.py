@@ -1,4 +1,4 @@
-"""The five sections of a config as typed dataclasses, and the ``Config`` that holds them."""
+"""The six sections of a config as typed dataclasses, and the ``Config`` that holds them."""
 
 import dataclasses
 from dataclasses import dataclass, field
@@ -79,12 +79,25 @@ class TrainerConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    """The diagnostics logged while training (``orthomtl.diagnostics``); 0 turns one off."""
+
+    neural_collapse_every_n_epochs: int = 5
+    """NC metrics, effective rank, spectrum and head coherence every N epochs and after the last."""
+    neural_collapse_fraction: float = 0.25
+    """The share of the training split they are measured on."""
+    gradient_conflict_every_n_steps: int = 50
+    """Cosines between the tasks' gradients on the shared parameters every N optimiser steps."""
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     seeds: list[int] = field(default_factory=lambda: [0])
     runs_dir: str = "runs"
     compare: list[dict[str, Any]] = field(default_factory=list)

@@ -33,6 +33,12 @@ def _check_positive(value: float | int | None, key: str, allow_zero: bool = Fals
 def validate(config: Config) -> Config:
     """Check values that types alone cannot, and the dataset's and method's own options."""
     data, trainer, optim = config.data, config.trainer, config.optim
+    diagnostics = config.diagnostics
+    if not 0 < diagnostics.neural_collapse_fraction <= 1:
+        raise ConfigError(
+            "diagnostics.neural_collapse_fraction: must be in (0, 1], got "
+            f"{diagnostics.neural_collapse_fraction!r}."
+        )
     if data.name not in DATASETS:
         raise ConfigError(f"data.name: {DATASETS.unknown(data.name)}")
     info = DATASETS.get(data.name)
@@ -64,6 +70,11 @@ def validate(config: Config) -> Config:
         ("optim.weight_decay", optim.weight_decay),
         ("optim.warmup_steps", optim.warmup_steps),
         ("optim.min_lr", optim.min_lr),
+        ("diagnostics.neural_collapse_every_n_epochs", diagnostics.neural_collapse_every_n_epochs),
+        (
+            "diagnostics.gradient_conflict_every_n_steps",
+            diagnostics.gradient_conflict_every_n_steps,
+        ),
     ]:
         _check_positive(value, key, allow_zero=True)
     if not config.seeds:

@@ -3,8 +3,9 @@
 Built in, so it needs no file: the default dataset for demos and tests. Each digit is scaled to
 ``[0, 1]``, upsampled (bilinear) to 20×20 and centred in a 28×28 image with 4 pixels of zero
 padding, the MNIST layout. Tasks: ``digit`` (10 classes) and ``angle``, the rotation in radians in
-``[-π/2, π/2]``, positive counter-clockwise. Training angles are drawn afresh every epoch;
-validation and test angles are fixed per image and shared by every seed.
+``[-π/2, π/2]``, positive counter-clockwise (with ``angle_bins``, its bin: a class task). Training
+angles are drawn afresh every epoch; validation and test angles are fixed per image and shared by
+every seed.
 """
 
 import numpy as np
@@ -40,6 +41,7 @@ def load_rotated_digits(
     thickness: float = 0.0,
     elastic: float = 0.0,
     elastic_sigma: float = 4.0,
+    angle_bins: int | None = None,
 ) -> TaskData:
     """Load ``rotated-digits``: 1257 train, 180 val and 360 test images (a fixed split).
 
@@ -75,6 +77,7 @@ def load_rotated_digits(
         thickness=thickness,
         elastic=elastic,
         elastic_sigma=elastic_sigma,
+        angle_bins=angle_bins,
     )
 
 
@@ -92,6 +95,7 @@ DATASETS.register(NAME)(
             "thickness": "probability of a thicker or thinner stroke (default 0)",
             "elastic": "largest elastic displacement in px (default 0: none)",
             "elastic_sigma": "smoothness of the elastic field in px (default 4)",
+            "angle_bins": "make angle a class task with this many equal bins (default: radians)",
         },
     )
 )

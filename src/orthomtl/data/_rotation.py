@@ -74,15 +74,22 @@ class RandomRotation:
         seed: the augmentation seed.
         fixed: one angle per index forever (evaluation splits) instead of a fresh one each epoch.
         target: name of the extra target holding the angle in radians, or ``None`` for none.
+        bins: make the target a class instead: the index of the angle's bin among ``bins`` equal
+            bins of ``[-max_degrees, max_degrees)``.
     """
 
     def __init__(
-        self, max_degrees: float, seed: int, fixed: bool, target: str | None = "angle"
+        self,
+        max_degrees: float,
+        seed: int,
+        fixed: bool,
+        target: str | None = "angle",
+        bins: int | None = None,
     ) -> None:
         if not 0 <= max_degrees <= 180:
             raise ValueError(f"max_degrees must be in [0, 180], got {max_degrees}.")
         self.max_radians = float(np.deg2rad(max_degrees))
-        self.seed, self.fixed, self.target = seed, fixed, target
+        self.seed, self.fixed, self.target, self.bins = seed, fixed, target, bins
 
     def angles(self, indices: np.ndarray, epoch: int) -> Tensor:
         """The angles (radians, float64) of the given dataset indices at ``epoch``."""
@@ -93,8 +100,13 @@ class RandomRotation:
         self, x: Tensor, indices: np.ndarray, epoch: int
     ) -> tuple[Tensor, dict[str, Tensor]]:
         angles = self.angles(indices, epoch)
-        extra = {} if self.target is None else {self.target: angles.float()}
-        return rotate(x, angles), extra
+        if self.target is None:
+            return rotate(x, angles), {}
+        if self.bins is None:
+            return rotate(x, angles), {self.target: angles.float()}
+        share = (angles + self.max_radians) / (2 * self.max_radians)
+        classes = (share * self.bins).floor().long().clamp(0, self.bins - 1)
+        return rotate(x, angles), {self.target: classes}
 
 
 def digit_task_data(
@@ -109,6 +121,7 @@ def digit_task_data(
     thickness: float = 0.0,
     elastic: float = 0.0,
     elastic_sigma: float = 4.0,
+    angle_bins: int | None = None,
 ) -> TaskData:
     """The TaskData of a digit dataset whose images are randomly rotated.
 
@@ -125,15 +138,23 @@ def digit_task_data(
             rotated (see ``ArrayDataset``); ``None`` stores them as float32.
         thickness, elastic, elastic_sigma: stroke distortions before the rotation
             (``StrokeDistortion``), on every split; none by default.
+        angle_bins: make ``angle`` a class task: the bin of the angle among this many equal bins
+            of ``[-max_degrees, max_degrees)``.
     """
     check_distortion(thickness, elastic, elastic_sigma, name)
-    available = [DIGIT, ANGLE] if rotate_images else [DIGIT]
+    angle = ANGLE
+    if angle_bins is not None:
+        if angle_bins < 2:
+            raise ValueError(f"{name}: angle_bins must be >= 2 (or unset), got {angle_bins}.")
+        angle = Task("angle", "classification", angle_bins)
+    available = [DIGIT, angle] if rotate_images else [DIGIT]
     selected = select_tasks(available, tasks, name)
-    target = "angle" if ANGLE in selected else None
+    target = "angle" if angle in selected else None
     rotations: list[BatchTransform | None] = [
-        RandomRotation(max_degrees, seed, fixed=False, target=target) if rotate_images else None,
-        RandomRotation(max_degrees, 0, fixed=True, target=target) if rotate_images else None,
-        RandomRotation(max_degrees, 1, fixed=True, target=target) if rotate_images else None,
+        RandomRotation(max_degrees, s, fixed=fixed, target=target, bins=angle_bins)
+        if rotate_images
+        else None
+        for s, fixed in ((seed, False), (0, True), (1, True))
     ]
     if thickness > 0 or elastic > 0:
         streams = [(seed, False), (0, True), (1, True)]

@@ -50,11 +50,17 @@ class Callback:
                     f"{', '.join(sorted(hooks))}."
                 )
 
+    def on_fit_start(self, engine: "Engine") -> None:
+        """When ``Engine.fit`` starts, after a checkpoint it resumes from is restored
+        (``engine.progress.step`` is the step training continues from)."""
+
     def on_epoch_start(self, engine: "Engine") -> None:
         """Before each epoch's first batch, before the method's own ``on_epoch_start``."""
 
-    def on_train_batch_end(self, engine: "Engine") -> None:
-        """After each optimiser step."""
+    def on_train_batch_end(
+        self, engine: "Engine", batch: Batch, losses: dict[str, torch.Tensor]
+    ) -> None:
+        """After each optimiser step, with the step's batch and its (detached) losses."""
 
     def on_epoch_end(self, engine: "Engine") -> None:
         """After each epoch's last batch, after the method's own ``on_epoch_end``."""
@@ -265,7 +271,7 @@ class Engine:
             if every_ckpt and self.progress.step % every_ckpt == 0:
                 self.save("last.ckpt")
             for callback in self.callbacks:
-                callback.on_train_batch_end(self)
+                callback.on_train_batch_end(self, batch, losses)
         bar.close()
         extra = self.method.on_epoch_end(epoch)
         if extra:
@@ -279,6 +285,8 @@ class Engine:
             self.restore(resume_from)
         self._segment_start = time.perf_counter()
         self.logger = RunLogger(self.run_dir, self.progress.step, self.fabric.is_global_zero)
+        for callback in self.callbacks:
+            callback.on_fit_start(self)
         try:
             while self.progress.epoch < self.trainer.max_epochs and not self.progress.stopped_early:
                 epoch = self.progress.epoch

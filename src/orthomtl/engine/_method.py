@@ -30,6 +30,8 @@ SplitBatches = Callable[[], Iterable[Batch]]
 LinearReadouts = dict[str, tuple[Tensor, Tensor]]
 """Per task name, the ``(W, b)`` of a linear map from the latent (B, D) to the task's raw outputs:
 W (out, D), b (out,)."""
+SharedTaskLosses = tuple[dict[str, Tensor], list[Tensor]]
+"""Per task name, its loss on a batch (with its graph), and the parameters every task shares."""
 
 
 @dataclass
@@ -130,6 +132,14 @@ class Method(ABC):
 
     def on_after_optimizer_step(self, batch: Batch, losses: dict[str, Tensor]) -> None:
         """Called after each optimiser step (FAMO updates its task weights here)."""
+
+    def shared_task_losses(self, batch: Batch) -> SharedTaskLosses | None:
+        """Each task's loss on ``batch`` (this rank's rows, with its graph) and the shared
+        parameters they all depend on, for the gradient-conflict diagnostics; ``None`` when no
+        parameters are shared (STL, closed-form fits, a frozen encoder). Called in training mode on
+        ``self.network`` (no distributed wrapper) between optimiser steps; it must leave the
+        method's state as it found it (the caller restores buffers and random state)."""
+        return None
 
     # --- evaluation and inference ----------------------------------------------------------------
     @abstractmethod

@@ -3,7 +3,8 @@
 An accumulator's state is a few sums kept on the device, so ``reduce(all_reduce_sum)`` across
 processes gives exactly the single-process metrics (the torchmetrics pattern): ``TaskMetrics``
 for the task metrics, ``ClassStatistics`` for the per-task class moments of a latent behind the
-neural-collapse metrics (``neural_collapse_metrics``).
+neural-collapse metrics (``neural_collapse_metrics``), ``JointLabelStatistics`` for the
+feature means per joint label of several class tasks.
 """
 
 from orthomtl.metrics import functional
@@ -12,11 +13,13 @@ from orthomtl.metrics._class_statistics import (
     ClassStatistics,
     neural_collapse_metrics,
 )
+from orthomtl.metrics._joint_statistics import JointLabelStatistics
 from orthomtl.metrics._task_metrics import TaskMetrics
 
 __all__ = [
     "ClassMoments",
     "ClassStatistics",
+    "JointLabelStatistics",
     "TaskMetrics",
     "functional",
     "neural_collapse_metrics",

@@ -10,6 +10,7 @@ from lightning_fabric import Fabric
 
 import orthomtl
 from orthomtl.config import ModelConfig
+from orthomtl.data import Batch
 from orthomtl.engine import Callback, Engine
 from orthomtl.methods.domain_expansion import DomainExpansion, DomainExpansionReadouts
 from orthomtl.tasks import Task
@@ -226,7 +227,9 @@ class FirstStep(Callback):
     def __init__(self) -> None:
         self.steps: dict[str, int] = {}
 
-    def on_train_batch_end(self, engine: Engine) -> None:
+    def on_train_batch_end(
+        self, engine: Engine, batch: Batch, losses: dict[str, torch.Tensor]
+    ) -> None:
         self.steps.setdefault(engine.run_dir.name, engine.progress.step)
 
 

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from orthomtl.config import ModelConfig, OptimConfig, TrainerConfig
 from orthomtl.data import Batch, TaskData, random_uniform, two_views
-from orthomtl.engine import Method, ReduceSum, Stage, gather_global_batch
+from orthomtl.engine import Method, ReduceSum, SharedTaskLosses, Stage, gather_global_batch
 from orthomtl.methods.domain_expansion._axis_losses import AxisLosses
 from orthomtl.methods.domain_expansion._readout_network import ReadoutOptions
 from orthomtl.methods.domain_expansion._readouts import DomainExpansionReadouts
@@ -242,6 +242,26 @@ class DomainExpansion(Method):
         losses = self.objective(coefficients, targets)
         total = self.objective.total(losses)
         return {**{f"{k}/loss": v.detach() for k, v in losses.items()}, "total": total}
+
+    def shared_task_losses(self, batch: Batch) -> SharedTaskLosses:
+        """Each task's axis loss L_m on this rank's two views (statistics not collected), and the
+        encoder's parameters, which every axis shares."""
+        network = self.network
+        first, second = two_views(
+            batch.x,
+            batch.index,
+            seed=self.seed,
+            epoch=self.epoch,
+            max_shift=self.view_shift,
+            noise_std=self.view_noise,
+        )
+        collect, self.pooling.collect = self.pooling.collect, False
+        try:
+            _, coefficients = network(torch.cat([first, second]))
+        finally:
+            self.pooling.collect = collect
+        targets = {k: torch.cat([v, v]) for k, v in batch.targets.items()}
+        return self.objective(coefficients, targets), list(network.encoder.parameters())
 
     # --- evaluation --------------------------------------------------------------------------
     @torch.no_grad()

@@ -10,8 +10,10 @@ v_m:
   and coefficients; the two agree then.) Trained with L1, circular for angles.
 - class tasks (the notes give no initialisation; ours): the nearest-class-mean classifier on the
   task's coefficients c_m (one axis, or k with ``class_axes``), logit_k = α(⟨ĉ_k, c_m⟩ − ‖ĉ_k‖²/2)
-  with class means ĉ_k and α the inverse pooled within-class variance per axis. Trained with
-  cross-entropy. The class means are kept: concept algebra moves a class task to them.
+  with class means ĉ_k and α the inverse pooled within-class variance per axis, both from the
+  class counts, sums and scatter of the coefficients (``orthomtl.metrics.ClassStatistics``; a
+  class absent from the sample gets the task's mean). Trained with cross-entropy. The class means
+  are kept: concept algebra moves a class task to them.
 
 The readouts are trained with Adam at 0.1 × the encoder's learning rate and weight decay, as the
 authors train their decoders, so they stay near their axes. With ``span`` they read only their
@@ -35,7 +37,7 @@ from orthomtl.data import Batch
 from orthomtl.engine import LinearReadouts, Method, ReduceSum
 from orthomtl.losses import masked_circular_l1, masked_cross_entropy, masked_l1
 from orthomtl.methods.domain_expansion._readout_network import ReadoutNetwork
-from orthomtl.metrics import TaskMetrics
+from orthomtl.metrics import ClassStatistics, TaskMetrics
 from orthomtl.metrics.functional import (
     composition_similarity,
     score_on_axes,
@@ -86,74 +88,80 @@ class DomainExpansionReadouts(Method):
 
     # --- initialisation along the axes ------------------------------------------------------------
     @torch.no_grad()
-    def _moments(self, epoch: int) -> Tensor:
-        """Per task, sums over ``cov_fraction`` of the training data, summed over ranks: for
-        regression/angle [n, Σc, Σc², Σy, Σy², Σcy]; for classes n_k per class, Σc over class k
-        per class and axis, and Σ‖c‖²."""
+    def _moments(self, epoch: int) -> tuple[Tensor, ClassStatistics | None]:
+        """Sums over ``cov_fraction`` of the training data, summed over ranks: per regression or
+        angle task [n, Σc, Σc², Σy, Σy², Σcy] on its axis; for the class tasks,
+        ``ClassStatistics`` of the coefficients c (all M axes; each task reads its columns)."""
+        classes = [t for t in self.tasks if t.kind == "classification"]
+        statistics = ClassStatistics(classes, self.pooling.num_axes) if classes else None
         rows = []
         for batch in self.train_subset(self.cov_fraction, epoch):
             if not len(batch):
                 continue
             c = self.pooling(self.network.latent(batch.x)).double()
+            if statistics is not None:
+                statistics.update(c, batch.targets)
             row = []
             for task, columns in zip(self.tasks, self.axes, strict=True):
+                if task.kind == "classification":
+                    continue
                 y = batch.targets[task.name]
                 keep = ~task.missing(y)
-                cm = c[keep][:, list(columns)]
-                if task.kind == "classification":
-                    onehot = nn.functional.one_hot(y[keep].long(), task.num_classes).double()
-                    row += [onehot.sum(0), onehot.T @ cm, (cm * cm).sum().reshape(1)]
-                else:
-                    cm, ym = cm[:, 0], y[keep].double()
-                    row.append(
-                        torch.stack(
-                            [
-                                keep.sum().double(),
-                                cm.sum(),
-                                (cm * cm).sum(),
-                                ym.sum(),
-                                (ym * ym).sum(),
-                                (cm * ym).sum(),
-                            ]
-                        )
+                cm, ym = c[keep][:, columns[0]], y[keep].double()
+                row.append(
+                    torch.stack(
+                        [
+                            keep.sum().double(),
+                            cm.sum(),
+                            (cm * cm).sum(),
+                            ym.sum(),
+                            (ym * ym).sum(),
+                            (cm * ym).sum(),
+                        ]
                     )
-            rows.append(torch.cat([r.reshape(-1) for r in row]))
+                )
+            if row:
+                rows.append(torch.cat(row))
+        device = self.pooling.basis.device
         local = (
             torch.stack(rows).sum(0)
             if rows
             else torch.zeros(self._moment_size(), dtype=torch.float64)
         )
-        return self.fabric.all_reduce(local, reduce_op="sum")
+
+        def reduce_sum(t: Tensor) -> Tensor:
+            return self.fabric.all_reduce(t.to(device), reduce_op="sum")
+
+        if statistics is not None:
+            statistics.reduce(reduce_sum)
+        return (reduce_sum(local) if local.numel() else local.to(device)), statistics
 
     def _moment_size(self) -> int:
-        return sum(
-            (len(columns) + 1) * t.num_classes + 1 if t.kind == "classification" else 6
-            for t, columns in zip(self.tasks, self.axes, strict=True)
-        )
+        return 6 * sum(t.kind != "classification" for t in self.tasks)
 
     @torch.no_grad()
     def _initialise(self, epoch: int) -> None:
-        moments = self._moments(epoch).tolist()
+        moments, statistics = self._moments(epoch)
+        moments = moments.tolist()
         mean, basis = self.pooling.mean.double(), self.pooling.basis.double()
         at = 0
         for m, (task, columns) in enumerate(zip(self.tasks, self.axes, strict=True)):
             v = basis[:, list(columns)]  # (D, a)
             shift = v.T @ mean  # (a,)
             if task.kind == "classification":
-                k, a = task.num_classes, len(columns)
-                counts = torch.tensor(moments[at : at + k], dtype=torch.float64)
-                sums = torch.tensor(moments[at + k : at + k + k * a], dtype=torch.float64)
-                sums = sums.reshape(k, a)
-                squares = moments[at + k + k * a]
-                at += (a + 1) * k + 1
-                n = float(counts.sum())
+                assert statistics is not None
+                block = list(columns)
+                counts = statistics.counts[task.name].to(basis.device)
+                sums = statistics.sums[task.name].to(basis.device)[:, block]  # (K, a)
+                squares = statistics.squares[task.name].to(basis.device)[block][:, block]
+                n, a = float(counts.sum()), len(columns)
                 centres = torch.where(
                     counts[:, None] > 0,
                     sums / counts.clamp(min=1)[:, None],
                     sums.sum(0) / max(n, 1),
                 )
-                within = (squares - float((counts * (centres**2).sum(1)).sum())) / max(n * a, 1)
-                alpha = 1.0 / max(within, 1e-12)
+                within = squares.trace() - (counts * (centres**2).sum(1)).sum()
+                alpha = 1.0 / max(float(within) / max(n * a, 1), 1e-12)
                 self.network.centres(task.name).copy_(centres)
                 weight = alpha * centres @ v.T
                 bias = -alpha * centres @ shift - alpha * (centres**2).sum(1) / 2

@@ -18,7 +18,7 @@ from torchjd.scalarization import DWA, FAMO
 
 from orthomtl.config import ModelConfig
 from orthomtl.data import Batch
-from orthomtl.engine import LinearReadouts, Method
+from orthomtl.engine import LinearReadouts, Method, SharedTaskLosses
 from orthomtl.losses import RegressionLoss, task_loss
 from orthomtl.methods.hps._aggregation import AggregatorName, aggregate_backward, build_aggregator
 from orthomtl.methods.hps._weighting import (
@@ -142,6 +142,14 @@ class HPS(Method):
         if self.fabric.world_size > 1:
             losses = globally_valued(losses, self._all_reduce_mean)
         return {**named, "total": self.scalarizer.to(losses.device)(losses)}
+
+    def shared_task_losses(self, batch: Batch) -> SharedTaskLosses:
+        """The task losses before weighting or aggregation, and the shared encoder's parameters."""
+        network = self.network
+        _, outputs = network(batch.x)
+        losses = self._task_losses(outputs, batch.targets)
+        named = {t.name: loss for t, loss in zip(self.tasks, losses, strict=True)}
+        return named, list(network.encoder.parameters())
 
     def backward(self, losses: dict[str, Tensor]) -> None:
         if self.aggregator is None:

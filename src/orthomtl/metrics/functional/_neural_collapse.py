@@ -147,8 +147,9 @@ def effective_rank(values: Tensor, *, covariance: bool = False) -> float:
 
 @dataclass
 class GradientConflict:
-    """``cosine`` (T, T) between the tasks' gradients, and ``negative_share``, the share of pairs
-    of tasks (i < j) whose gradients point against each other (cos < 0)."""
+    """``cosine`` (T, T) between the tasks' gradients (NaN for a task whose gradient is zero, a
+    task with no labelled rows in the batch), and ``negative_share``, the share of pairs of tasks
+    (i < j) with a cosine whose gradients point against each other (cos < 0); NaN if none has."""
 
     cosine: Tensor
     negative_share: float
@@ -161,7 +162,14 @@ def gradient_conflict(gradients: Tensor) -> GradientConflict:
             f"gradient_conflict needs (T, P) gradients of two tasks or more, got "
             f"{tuple(gradients.shape)}."
         )
-    unit = gradients / torch.linalg.vector_norm(gradients, dim=1, keepdim=True).clamp(min=1e-30)
-    cosine = unit @ unit.T
+    norms = torch.linalg.vector_norm(gradients, dim=1, keepdim=True)
+    unit = gradients / norms.clamp(min=torch.finfo(gradients.dtype).tiny)
+    cosine = (unit @ unit.T).clamp(-1.0, 1.0)
+    zero = norms.flatten() == 0
+    cosine[zero] = torch.nan
+    cosine[:, zero] = torch.nan
     i, j = torch.triu_indices(*cosine.shape, offset=1)
-    return GradientConflict(cosine, float((cosine[i, j] < 0).double().mean()))
+    pairs = cosine[i, j]
+    pairs = pairs[~pairs.isnan()]
+    share = float((pairs < 0).double().mean()) if pairs.numel() else float("nan")
+    return GradientConflict(cosine, share)
