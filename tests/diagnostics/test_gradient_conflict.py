@@ -14,6 +14,7 @@ from orthomtl.diagnostics import GradientConflictCallback, read_diagnostics
 from orthomtl.diagnostics._gradient_conflict import preserved_state, task_gradients
 from orthomtl.metrics.functional import gradient_conflict
 from tests.conftest import tiny_config
+from tests.methods.dual_encoder import helpers as dual_encoder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -130,3 +131,18 @@ def test_records_after_the_resumed_step_are_dropped(tmp_path: Path) -> None:
     ]
     with pytest.raises(ValueError, match="every_n_steps"):
         GradientConflictCallback(0)
+
+
+def test_the_dual_encoder_is_measured_on_its_shared_encoder(tmp_path: Path) -> None:
+    diagnostics = {"gradient_conflict_every_n_steps": 1, "neural_collapse_every_n_epochs": 0}
+    run_dir = dual_encoder.train(
+        tmp_path, {"name": "dual-encoder"}, trainer={"max_epochs": 2}, diagnostics=diagnostics
+    )
+    records = read_diagnostics(run_dir)["gradient_conflict"]
+    assert len(records) == json.loads((run_dir / "results.json").read_text())["steps"]
+    assert records[0]["tasks"] == ["task1", "task2", "task3"]
+    assert all(n > 0 for r in records for n in r["norms"])
+    ridge = dual_encoder.train(
+        tmp_path / "ridge", {"name": "single-task-ridge"}, diagnostics=diagnostics
+    )
+    assert not (ridge / "diagnostics.json").exists()  # nothing shared, nothing measured

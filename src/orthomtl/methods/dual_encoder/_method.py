@@ -20,7 +20,14 @@ from torch import Tensor, nn
 
 from orthomtl.config import ModelConfig
 from orthomtl.data import Batch
-from orthomtl.engine import Method, ReduceSum, SplitBatches, TrainSubset
+from orthomtl.engine import (
+    LinearReadouts,
+    Method,
+    ReduceSum,
+    SharedTaskLosses,
+    SplitBatches,
+    TrainSubset,
+)
 from orthomtl.losses import orthogonality_penalty
 from orthomtl.methods.dual_encoder._model import (
     Configuration,
@@ -200,6 +207,21 @@ class TabularMTL(Method):
     def parameter_groups(self) -> list[nn.Parameter]:
         return [p for p in self.net.parameters() if p.requires_grad]
 
+    def shared_task_losses(self, batch: Batch) -> SharedTaskLosses | None:
+        """Each task's mean loss on its rows of ``batch``, summed over the configurations, and
+        the shared encoder C of every configuration (``None`` without a trainable one)."""
+        shared = self.net.shared
+        if shared is None or not any(p.requires_grad for p in shared.parameters()):
+            return None
+        source, y = self.rows.source(batch), self.rows.targets(batch)
+        _, eta = self.net(batch.x, source)
+        per_row = self.rows.loss_of(eta, y)
+        losses = {
+            t.name: per_row[:, source == r].sum(1).div(max(int((source == r).sum()), 1)).sum()
+            for r, t in enumerate(self.tasks)
+        }
+        return losses, list(shared.parameters())
+
     def on_epoch_start(self, epoch: int) -> None:
         if epoch == 0:
             self._fit_coefficients(epoch, self.max_prox_steps)
@@ -305,6 +327,14 @@ class TabularMTL(Method):
         round, (N, p); the standardised inputs for linear models; every task's S_r(x) side by
         side without a shared block."""
         return self.network.shared_latent(x)
+
+    def linear_readouts(self) -> LinearReadouts | None:
+        """The shared part's readouts of ``encode``'s C(x), β_r and b_r of the served joint
+        snapshot (``DualEncoderNetwork.shared_readouts``)."""
+        binary = [t.kind == "classification" for t in self.tasks]
+        readouts = self.network.shared_readouts(binary)
+        names = [t.name for t in self.tasks]
+        return None if readouts is None else dict(zip(names, readouts, strict=True))
 
     def artifacts(self) -> dict[str, Any]:
         """``dual_encoder.json``: see ``DualEncoderNetwork.record``."""

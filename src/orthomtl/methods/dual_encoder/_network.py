@@ -69,6 +69,25 @@ class DualEncoderNetwork(nn.Module):
             return features[0, :, net.q : net.q + net.p]
         return features[..., : net.q].transpose(0, 1).reshape(x.shape[0], -1)
 
+    def shared_readouts(self, binary: Sequence[bool]) -> list[tuple[Tensor, Tensor]] | None:
+        """Per task, the linear map from ``shared_latent``'s C(x) to the raw output: β_r and the
+        intercept b_r of the selected configuration's joint snapshot (α_rᵀS_r(x) left out), as
+        ``(W, b)`` shaped like the raw outputs: one value, or the logits [0, η] of a ``binary``
+        task. ``None`` without a shared block."""
+        net = self.net
+        if not net.p:
+            return None
+        theta = self.joint.theta[int(self.selected[0])]  # (R, q + p + 1)
+        out = []
+        for r, two_logits in enumerate(binary):
+            beta, intercept = theta[r, net.q : net.q + net.p], theta[r, -1:]
+            if two_logits:
+                zero = torch.zeros_like(beta)
+                out.append((torch.stack([zero, beta]), torch.cat([zero[:1], intercept])))
+            else:
+                out.append((beta[None], intercept))
+        return out
+
     def record(
         self, configurations: Sequence[Configuration], tasks: Sequence[str], fallback: str
     ) -> dict[str, Any]:
