@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import orthomtl
+from orthomtl.diagnostics import read_diagnostics
 from orthomtl.methods.detaux import _method as detaux_method
 from tests.conftest import kill_then_resume, read_report, train_in_subprocess, write_config
 
@@ -86,6 +87,21 @@ def test_a_run_killed_in_any_stage_resumes_to_the_same_end(runs: dict, killed: s
     ref = json.loads((straight / "results.json").read_text())["metrics"]
     got = json.loads((resumed / "results.json").read_text())["metrics"]
     assert got == ref
+
+
+@pytest.mark.parametrize("killed", ["main", "mtl"])
+def test_the_diagnostics_of_a_killed_run_are_those_of_a_straight_one(
+    runs: dict, killed: str
+) -> None:
+    """Records logged after the checkpoint a run resumes from are dropped and logged again; the
+    MTL stage (HPS) measures gradient conflict and head coherence, the autoencoder its latent."""
+    for stage in ("", "mtl"):
+        straight = read_diagnostics(runs["straight"] / stage)
+        assert straight["neural_collapse"], stage
+        assert read_diagnostics(runs[killed] / stage) == straight, stage
+    mtl = read_diagnostics(runs["straight"] / "mtl")
+    assert mtl["gradient_conflict"] and "coherence" in mtl["neural_collapse"][-1]
+    assert "gradient_conflict" not in read_diagnostics(runs["straight"])
 
 
 def test_killed_in_mtl_the_discovery_is_kept(runs: dict) -> None:
