@@ -2,8 +2,9 @@
 
 The UFM treats the features as free variables: H (N × d) and one linear head (W^t, b^t) per task
 are trained together on the tasks' cross-entropy with weight decay on all of them (λ = 5e-3),
-to convergence (L-BFGS, float64). Two settings (Neural Collapse in Multi-Task Learning, ICLR
-2026):
+to convergence (L-BFGS, float64); the metrics are those the ``NeuralCollapseCallback`` logs
+(``orthomtl.diagnostics.collapse_diagnostics`` on H and the heads). Two settings (Neural Collapse
+in Multi-Task Learning, ICLR 2026):
 
 - single source: every sample carries all T labels; the N samples cover every joint label
   (k_1…k_T) the same number of times;
@@ -12,7 +13,8 @@ to convergence (L-BFGS, float64). Two settings (Neural Collapse in Multi-Task Le
 The theory (our notes): in the single-source setting with d ≥ Σ_t K_t − T, the minimiser has
 every task's head a simplex ETF (NC2 = 0), heads of different tasks orthogonal (cross-task
 coherence 0) and, per task, NC1 = 0 (one task's within-class spread lies along the other tasks'
-orthogonal heads). Targets: max cross-task |cos| ≤ 0.05, head NC2 ≤ 0.05, NC1 ≤ 1e-3. In the
+orthogonal heads) and the feature of each joint label along Σ_t w^t_{k_t} (feature-sum
+alignment 0). Targets: max cross-task |cos| ≤ 0.05, head NC2 ≤ 0.05, NC1 ≤ 1e-3. In the
 multi-source setting the theory is per task (NC1–NC4), with nothing said across tasks: the
 targets there are NC1 and NC2, and the coherence is reported. Below the bound the heads cannot
 be orthogonal, which the same metrics show.
@@ -31,7 +33,7 @@ import _common
 import torch
 from torch import Tensor
 
-from orthomtl.metrics import ClassStatistics, neural_collapse_metrics
+from orthomtl.diagnostics import EncodedSample, collapse_diagnostics
 from orthomtl.tasks import Task
 
 DECAY = 5e-3
@@ -85,17 +87,17 @@ def train(classes: tuple[int, ...], d: int, labels: list[Tensor], seed: int, ste
         return total
 
     value = optimizer.step(objective)
-    return h.detach(), [w.detach() for w in heads], float(value)
+    return h.detach(), [w.detach() for w in heads], [b.detach() for b in biases], float(value)
 
 
 def measure(classes: tuple[int, ...], d: int, single: bool, seed: int, steps: int) -> dict:
     labels = labels_of(classes, per_label=5, single_source=single)
     start = time.perf_counter()
-    h, heads, value = train(classes, d, labels, seed, steps)
+    h, heads, biases, value = train(classes, d, labels, seed, steps)
     tasks = [Task(f"t{t}", "classification", k) for t, k in enumerate(classes)]
-    stats = ClassStatistics(tasks, d)
-    stats.update(h, {task.name: y for task, y in zip(tasks, labels, strict=True)})
-    metrics = neural_collapse_metrics(stats, {t.name: w for t, w in zip(tasks, heads, strict=True)})
+    sample = EncodedSample(h, {task.name: y for task, y in zip(tasks, labels, strict=True)})
+    readouts = {t.name: (w, b) for t, w, b in zip(tasks, heads, biases, strict=True)}
+    metrics, _ = collapse_diagnostics(sample, tasks, readouts, lambda t: t)
     names = [t.name for t in tasks]
     return {
         "classes": list(classes),
@@ -106,6 +108,8 @@ def measure(classes: tuple[int, ...], d: int, single: bool, seed: int, steps: in
         "nc1_max": max(metrics[f"{t}/nc1"] for t in names),
         "nc2_head_max": max(metrics[f"{t}/nc2_head"] for t in names),
         "nc3_max": max(metrics[f"{t}/nc3"] for t in names),
+        "nc4_max": max(metrics[f"{t}/nc4"] for t in names),
+        "feature_sum_alignment": metrics.get("feature_sum_alignment"),
         "coherence_max": metrics["coherence_max"],
         "coherence_mean": metrics["coherence_mean"],
         "seconds": round(time.perf_counter() - start, 2),
@@ -132,18 +136,20 @@ def main() -> None:
         "only, max cross-task |cos| ≤ 0.05.",
         "",
         "| K_t | setting | d | bound | NC1 (max over tasks) | head NC2 (max) | NC3 (max) | "
-        "coherence max | coherence mean | met |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "NC4 (max) | coherence max | coherence mean | feature-sum alignment | met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         met = r["nc2_head_max"] <= 0.05 and r["nc1_max"] <= 1e-3
         if r["setting"] == "single-source":
             met = met and r["coherence_max"] <= 0.05
         verdict = ("yes" if met else "**no**") if r["d"] >= r["bound"] else "(below the bound)"
+        fsa = r["feature_sum_alignment"]
+        alignment = "–" if fsa is None else f"{fsa:.2e}"
         lines.append(
             f"| {r['classes']} | {r['setting']} | {r['d']} | {r['bound']} | {r['nc1_max']:.2e} | "
-            f"{r['nc2_head_max']:.4f} | {r['nc3_max']:.4f} | {r['coherence_max']:.4f} | "
-            f"{r['coherence_mean']:.4f} | {verdict} |"
+            f"{r['nc2_head_max']:.4f} | {r['nc3_max']:.4f} | {r['nc4_max']:.4f} | "
+            f"{r['coherence_max']:.4f} | {r['coherence_mean']:.4f} | {alignment} | {verdict} |"
         )
     text = "\n".join(lines) + "\n"
     _common.write_results(

@@ -4,6 +4,7 @@ orthomtl run CONFIG.yaml [section.key=value ...]
 orthomtl run NAME [section.key=value ...]    (a shipped config, e.g. demo; see `orthomtl configs`)
 orthomtl resume RUN_DIR [--checkpoint last.ckpt]
 orthomtl compare RUN_DIR [RUN_DIR ...] [--split test]
+orthomtl report RUN_DIR [RUN_DIR ...] [-o DIR] [--threshold NAME=VALUE ...]   (report.html, .md)
 orthomtl discover RUN_DIR [key=value ...] [--out DIR]   (Detaux's discovery again)
 orthomtl configs
 orthomtl datasets
@@ -23,7 +24,7 @@ import yaml
 
 from orthomtl.api import RunResult, resume, run
 from orthomtl.config import ConfigError, shipped_configs
-from orthomtl.diagnostics import compare
+from orthomtl.diagnostics import Thresholds, compare, write_report
 from orthomtl.engine import CheckpointError
 from orthomtl.methods.detaux import discover_from_run
 from orthomtl.registry import DATASETS, METHODS
@@ -88,6 +89,12 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
     return options
 
 
+def _report(run_dirs: Sequence[str], output: str | None, thresholds: Sequence[str]) -> None:
+    paths = write_report(run_dirs, output, Thresholds.parse(thresholds))
+    print(f"report: {paths.html}")
+    print(f"        {paths.markdown} (images in {paths.files})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orthomtl", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +111,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare_parser = commands.add_parser("compare", help="a table of finished runs, side by side")
     compare_parser.add_argument("run_dirs", nargs="+")
     compare_parser.add_argument("--split", default="test", choices=["val", "test"])
+    report_parser = commands.add_parser(
+        "report", help="report.html and report.md: tables, curves, diagnostics, a diagnosis"
+    )
+    report_parser.add_argument("run_dirs", nargs="+")
+    report_parser.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="directory to write into (default: RUN_DIR for one run, ./report for several)",
+    )
+    report_parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"a diagnosis threshold, repeatable; names: {', '.join(Thresholds.names())}",
+    )
     discover_parser = commands.add_parser(
         "discover", help="Detaux: discover auxiliary tasks again from a run's trained autoencoder"
     )
@@ -125,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(discover_from_run(args.run_dir, args.out, _options(args.options)))
         elif args.command == "compare":
             print(compare(args.run_dirs, args.split))
+        elif args.command == "report":
+            _report(args.run_dirs, args.output, args.threshold)
         elif args.command == "configs":
             _configs()
         elif args.command == "datasets":
