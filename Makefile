@@ -16,13 +16,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[dev,nash-mtl]"
 	touch $(STAMP)
 
-# Rotated digits: the equal-weighting HPS baseline, then the UPGrad aggregator, then both side by side.
+# Rotated digits: the equal-weighting HPS baseline, then the UPGrad aggregator, then both side by side,
+# and their diagnostics report.
 demo: $(STAMP)
 	rm -rf $(DEMO_RUNS)
 	$(CLI) run configs/demo.yaml runs_dir=$(DEMO_RUNS)
 	$(CLI) run configs/demo.yaml runs_dir=$(DEMO_RUNS) method.aggregator=upgrad
 	@echo
 	$(CLI) compare $(DEMO_RUNS)/*
+	$(CLI) report $(DEMO_RUNS)/* -o $(DEMO_RUNS)/report
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -87,7 +87,8 @@ def train(classes: tuple[int, ...], d: int, labels: list[Tensor], seed: int, ste
         return total
 
     value = optimizer.step(objective)
-    return h.detach(), [w.detach() for w in heads], [b.detach() for b in biases], float(value)
+    weights, offsets = [w.detach() for w in heads], [b.detach() for b in biases]
+    return h.detach(), weights, offsets, float(value.detach())
 
 
 def measure(classes: tuple[int, ...], d: int, single: bool, seed: int, steps: int) -> dict:
@@ -123,7 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
-    for classes in ((3, 4), (2, 3, 4)):
+    for classes in ((3, 3), (3, 4), (2, 3, 4)):
         bound = sum(classes) - len(classes)
         for d in (bound + 3, bound, max(2, bound - 2)):
             for single in (True, False):

@@ -86,7 +86,7 @@ class DiagnosticsConfig:
     """NC metrics, effective rank, spectrum and head coherence every N epochs and after the last."""
     neural_collapse_fraction: float = 0.25
     """The share of the training split they are measured on."""
-    gradient_conflict_every_n_steps: int = 50
+    gradient_conflict_every_n_steps: int = 100
     """Cosines between the tasks' gradients on the shared parameters every N optimiser steps."""
 
 

@@ -67,7 +67,7 @@ class GradientConflictCallback(Callback):
         every_n_steps: the interval in optimiser steps, counted from the first step.
     """
 
-    def __init__(self, every_n_steps: int = 50) -> None:
+    def __init__(self, every_n_steps: int = 100) -> None:
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}.")
         self.every_n_steps = every_n_steps
