@@ -78,6 +78,12 @@ def test_nc1_over_training() -> None:
         [nc(0, **{"digit/nc1": 2.3}), nc(5, **{"digit/nc1": 0.05})], DEFAULT
     )
     assert collapsed.sentence.endswith("(collapsed onto the class means)")
+    middle = nc(4, **{"digit/nc1": 0.1})
+    (flat,) = class_collapse(
+        [nc(0, **{"digit/nc1": 120}), middle, nc(9, **{"digit/nc1": 110})], DEFAULT
+    )
+    assert flat.sentence == "digit: NC1 stayed near 110 (from 120) over training (no clear trend)"
+    assert "lowest 0.1 at epoch 4" in flat.evidence
 
 
 def test_domain_expansion_basis() -> None:

@@ -105,6 +105,10 @@ def head_coherence(records: Sequence[dict[str, Any]], t: Thresholds) -> Finding 
     return Finding(f"{who} {verdict} (max |cos| {largest:.2g})", evidence)
 
 
+FALL = 0.8
+"""NC1 "fell" when its last value is at most this times its first (and "rose" at 1/FALL)."""
+
+
 def class_collapse(records: Sequence[dict[str, Any]], t: Thresholds) -> list[Finding]:
     """Per class task, how NC1 (within-class over between-class variability) moved."""
     keys = sorted({k for r in records for k in r.get("metrics", {}) if k.endswith("/nc1")})
@@ -116,17 +120,28 @@ def class_collapse(records: Sequence[dict[str, Any]], t: Thresholds) -> list[Fin
         task, first, last = key[: -len("/nc1")], having[0], having[-1]
         start, end = first["metrics"][key], last["metrics"][key]
         if len(having) == 1:
-            sentence = f"{task}: NC1 {end:.2g} at epoch {last.get('epoch')}"
+            sentence = f"{task}: NC1 {end:.3g} at epoch {last.get('epoch')}"
+        elif end <= FALL * start:
+            sentence = f"{task}: NC1 fell from {start:.3g} to {end:.3g} over training"
+        elif end >= start / FALL:
+            sentence = f"{task}: NC1 rose from {start:.3g} to {end:.3g} over training"
         else:
-            moved = "fell" if end < start else "rose"
-            sentence = f"{task}: NC1 {moved} from {start:.2g} to {end:.2g} over training"
+            sentence = f"{task}: NC1 stayed near {end:.3g} (from {start:.3g}) over training"
         if end <= t.nc1_collapsed:
             sentence += " (collapsed onto the class means)"
         elif len(having) > 1:
-            sentence += " (converging geometry)" if end < start else " (no collapse)"
+            sentence += (
+                " (converging geometry)"
+                if end <= FALL * start
+                else " (no collapse)"
+                if end >= start / FALL
+                else " (no clear trend)"
+            )
+        lowest = min(having, key=lambda r: r["metrics"][key])
         evidence = (
-            f"{len(having)} records, epochs {first.get('epoch')}–{last.get('epoch')}; "
-            f"collapsed at ≤ {t.nc1_collapsed} (nc1_collapsed)"
+            f"{len(having)} records, epochs {first.get('epoch')}–{last.get('epoch')}, lowest "
+            f"{lowest['metrics'][key]:.3g} at epoch {lowest.get('epoch')}; a change beyond "
+            f"{1 - FALL:.0%} counts as a trend; collapsed at ≤ {t.nc1_collapsed} (nc1_collapsed)"
         )
         findings.append(Finding(sentence, evidence))
     return findings

@@ -58,9 +58,10 @@ def diagnostics_notes(runs: list[RunRecord]) -> Section:
                 section.blocks.append(
                     Note(
                         f"{where}no gradient_conflict records in {stage.path}/diagnostics.json: "
-                        "set diagnostics.gradient_conflict_every_n_steps to an interval shorter "
-                        "than the stage (they need two tasks or more sharing parameters; see "
-                        "README, Diagnostics)"
+                        "either the stage shares no trainable parameters between two tasks or "
+                        "more (STL, a frozen encoder, a closed-form fit), or "
+                        "diagnostics.gradient_conflict_every_n_steps was 0 or longer than the "
+                        "stage (see README, Diagnostics)"
                     )
                 )
     return section
