@@ -14,14 +14,24 @@ Two measures:
 
 Target: ≤ 5% for every method.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/diagnostics_overhead.py [--repeats 6]
+On this machine consecutive identical runs differ by up to ±10%, and with glibc's default
+(dynamic) malloc thresholds the callbacks' passes make the training steps after them slower than
+the hooks' own time accounts for (memory handed back and faulted in again). Running with fixed
+thresholds shows that part:
 
-Writes ``benchmarks/results/diagnostics_overhead.{json,md}``.
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/diagnostics_overhead.py [--repeats 6]
+        [--methods "hps (EW)" ...] [--out FILE]
+    MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=1073741824 OMP_NUM_THREADS=1 \
+        .venv/bin/python benchmarks/diagnostics_overhead.py \
+        --out benchmarks/results/diagnostics_overhead_fixed_malloc.json
+
+Writes ``benchmarks/results/diagnostics_overhead.{json,md}`` (or ``--out`` and its ``.md``).
 """
 
 import argparse
 import dataclasses
 import importlib
+import os
 import statistics
 import tempfile
 import time
@@ -37,6 +47,9 @@ from orthomtl.data import Batch
 from orthomtl.diagnostics import configured_callbacks
 from orthomtl.engine import Callback, Engine
 
+ALLOCATOR_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+"""glibc's malloc settings, recorded: they change how the callbacks' allocations affect the
+training steps after them (see the module docstring)."""
 METHODS = {
     "hps (EW)": ("demo", {}, 10),
     "hps (UPGrad)": ("demo", {"method.aggregator": "upgrad"}, 10),
@@ -127,13 +140,17 @@ def train(name: str, overrides: dict[str, Any], epochs: int, on: bool) -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument(
+        "--methods", nargs="+", choices=list(METHODS), default=list(METHODS), help="which rows"
+    )
     parser.add_argument("--out", type=Path, default=_common.RESULTS / "diagnostics_overhead.json")
     args = parser.parse_args()
     # The first metric logged in a process imports TensorBoard's writer (~0.08 s); with the
     # callbacks on that is their first record, so import it here, outside every timing.
     importlib.import_module("torch.utils.tensorboard")
     rows: dict[str, Any] = {}
-    for label, (name, overrides, epochs) in METHODS.items():
+    for label in args.methods:
+        name, overrides, epochs = METHODS[label]
         runs: list[dict[str, Any]] = []
         for repeat in range(args.repeats):
             pair = {}
@@ -163,7 +180,12 @@ def main() -> None:
         f"{100 * defaults.neural_collapse_fraction:.0f}% of the training split, gradient "
         f"conflict every {defaults.gradient_conflict_every_n_steps} steps)",
         "",
-        f"rotated-digits, {args.repeats} repeats; medians over repeats.",
+        f"rotated-digits, {args.repeats} repeats; medians over repeats; glibc allocator "
+        + (
+            ", ".join(f"{k}={os.environ[k]}" for k in ALLOCATOR_VARIABLES if k in os.environ)
+            or "defaults"
+        )
+        + ".",
         "",
         "| method | epochs | training time off (s) | callbacks' share inside one run | "
         "with / without, side by side (wall) | range over repeats | (process CPU) |",
@@ -183,6 +205,7 @@ def main() -> None:
         {
             "config": _common.arguments(args),
             "defaults": dataclasses.asdict(DiagnosticsConfig()),
+            "allocator": {k: os.environ.get(k) for k in ALLOCATOR_VARIABLES},
             "methods": rows,
         },
         markdown=text,

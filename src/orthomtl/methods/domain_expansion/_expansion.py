@@ -225,7 +225,8 @@ class DomainExpansion(Method):
         return {f"basis/{k}": v for k, v in self.last_refresh.items()}
 
     # --- training ----------------------------------------------------------------------------
-    def training_step(self, batch: Batch) -> dict[str, Tensor]:
+    def _views(self, batch: Batch) -> Tensor:
+        """The batch's two views of every image, stacked: (2B, ...)."""
         first, second = two_views(
             batch.x,
             batch.index,
@@ -234,8 +235,11 @@ class DomainExpansion(Method):
             max_shift=self.view_shift,
             noise_std=self.view_noise,
         )
+        return torch.cat([first, second])
+
+    def training_step(self, batch: Batch) -> dict[str, Tensor]:
         sample = self._sample(batch.index) if self.pooling.collect else None
-        _, coefficients = self.model(torch.cat([first, second]), sample)
+        _, coefficients = self.model(self._views(batch), sample)
         targets = {k: torch.cat([v, v]) for k, v in batch.targets.items()}
         if self.fabric.world_size > 1:
             coefficients, targets = gather_global_batch(self.fabric, coefficients, targets)
@@ -247,17 +251,9 @@ class DomainExpansion(Method):
         """Each task's axis loss L_m on this rank's two views (statistics not collected), and the
         encoder's parameters, which every axis shares."""
         network = self.network
-        first, second = two_views(
-            batch.x,
-            batch.index,
-            seed=self.seed,
-            epoch=self.epoch,
-            max_shift=self.view_shift,
-            noise_std=self.view_noise,
-        )
         collect, self.pooling.collect = self.pooling.collect, False
         try:
-            _, coefficients = network(torch.cat([first, second]))
+            _, coefficients = network(self._views(batch))
         finally:
             self.pooling.collect = collect
         targets = {k: torch.cat([v, v]) for k, v in batch.targets.items()}
