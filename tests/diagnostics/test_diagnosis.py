@@ -36,6 +36,22 @@ def test_a_share_of_negative_cosines_above_the_threshold_is_a_conflict() -> None
     assert calm is not None and "rarely conflict: negative on 10%" in calm.sentence
 
 
+def test_the_conflict_sentence_says_how_strong_the_cosines_are() -> None:
+    def with_cosine(share: float, cosine: float) -> dict:
+        return grad(share) | {"cosine": [[1.0, cosine], [cosine, 1.0]]}
+
+    weak = gradient_conflict([with_cosine(1.0, -0.02), with_cosine(0.0, 0.01)], DEFAULT)
+    assert weak is not None
+    assert weak.sentence == (
+        "digit and angle gradients conflict on 50% of sampled steps, but they are nearly "
+        "orthogonal (mean cos -0.005)"
+    )
+    assert "mean |cos| 0.015, nearly orthogonal at ≤ 0.1 (weak_cos)" in weak.evidence
+    strong = gradient_conflict([with_cosine(1.0, -0.4), with_cosine(1.0, -0.2)], DEFAULT)
+    assert strong is not None
+    assert strong.sentence.endswith("conflict on 100% of sampled steps (mean cos -0.3)")
+
+
 def test_three_tasks_conflict_is_stated_per_pair() -> None:
     finding = gradient_conflict([grad(2 / 3, ("a", "b", "c"))], DEFAULT)
     assert finding is not None

@@ -35,12 +35,13 @@ def _and(names: Sequence[str]) -> str:
 
 
 def gradient_conflict(records: Sequence[dict[str, Any]], t: Thresholds) -> Finding | None:
-    """Whether the tasks' gradients point against each other on many sampled steps."""
-    shares = [r["negative_share"] for r in records if finite(r.get("negative_share"))]
-    if not shares:
+    """Whether the tasks' gradients point against each other on many sampled steps, and how
+    strongly (their mean cosine and mean |cos|)."""
+    sampled = [r for r in records if finite(r.get("negative_share"))]
+    if not sampled:
         return None
-    share, tasks = _mean(shares), list(records[-1].get("tasks", []))
-    steps = [r.get("step") for r in records if finite(r.get("negative_share"))]
+    share, tasks = _mean([r["negative_share"] for r in sampled]), list(sampled[-1].get("tasks", []))
+    cosines = [c for r in sampled for c in _pair_cosines(r)]
     who = f"{_and(tasks)} gradients" if tasks else "the task gradients"
     if len(tasks) == 2:
         verdict = "conflict on" if share >= t.conflict_share else "rarely conflict: negative on"
@@ -48,11 +49,34 @@ def gradient_conflict(records: Sequence[dict[str, Any]], t: Thresholds) -> Findi
     else:
         verdict = "conflict" if share >= t.conflict_share else "rarely conflict"
         sentence = f"{who} {verdict}: {share:.0%} of task pairs negative per sampled step"
+    magnitude = ""
+    if cosines:
+        mean, size = _mean(cosines), _mean([abs(c) for c in cosines])
+        weak = size <= t.weak_cos
+        sentence += (
+            ", but they are nearly orthogonal" if weak else ""
+        ) + f" (mean cos {mean:+.2g})"
+        magnitude = f"; mean |cos| {size:.2g}, nearly orthogonal at ≤ {t.weak_cos} (weak_cos)"
     evidence = (
-        f"mean share of negative pairwise cosines over {len(shares)} samples "
-        f"(steps {steps[0]}–{steps[-1]}); conflict at ≥ {t.conflict_share:.0%} (conflict_share)"
+        f"mean share of negative pairwise cosines over {len(sampled)} samples (steps "
+        f"{sampled[0].get('step')}–{sampled[-1].get('step')}); conflict at ≥ "
+        f"{t.conflict_share:.0%} (conflict_share){magnitude}"
     )
     return Finding(sentence, evidence)
+
+
+def _pair_cosines(record: dict[str, Any]) -> list[float]:
+    """The finite cosines of a gradient record's pairs of tasks (i < j)."""
+    matrix = record.get("cosine")
+    if not isinstance(matrix, list):
+        return []
+    return [
+        row[j]
+        for i, row in enumerate(matrix)
+        if isinstance(row, list)
+        for j in range(i + 1, len(row))
+        if finite(row[j])
+    ]
 
 
 def _last(records: Sequence[dict[str, Any]], key: str) -> dict[str, Any] | None:

@@ -27,6 +27,8 @@ class Thresholds:
             than this many standard errors away from 0.
         principal_nmi: a Detaux auxiliary task "repeats the principal task" when the NMI of
             their labels is at least this.
+        weak_cos: the tasks' gradients are "nearly orthogonal" (their conflict, or agreement,
+            is weak) when the mean |cos| between them over the sampled steps is at most this.
     """
 
     conflict_share: float = 0.2
@@ -37,6 +39,7 @@ class Thresholds:
     basis_stable: float = 0.95
     gain_se: float = 1.0
     principal_nmi: float = 0.5
+    weak_cos: float = 0.1
 
     def __post_init__(self) -> None:
         for f in fields(self):
