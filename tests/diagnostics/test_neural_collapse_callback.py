@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import orthomtl
-from orthomtl.diagnostics import NeuralCollapseCallback
+from orthomtl.diagnostics import NeuralCollapseCallback, read_diagnostics
 from orthomtl.metrics import ClassStatistics
 from orthomtl.metrics.functional import gradient_conflict
 from orthomtl.tasks import Task
-from tests.conftest import read_report, train_in_subprocess, write_config
+from tests.conftest import read_report, tiny_config, train_in_subprocess, write_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -107,3 +107,23 @@ def test_two_processes_log_what_one_logs(tmp_path: Path) -> None:
     for mine, theirs in zip(one, two, strict=True):
         for key, value in mine.items():
             assert theirs[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+
+
+def test_a_frozen_encoder_measures_the_same_every_epoch(tmp_path: Path) -> None:
+    """The callback encodes the same rows with the same augmentations each time: in Domain
+    Expansion's readout stage (encoder frozen) every record's latent metrics are equal, although
+    rotated-digits draws new training angles every epoch."""
+    config = tiny_config(
+        method={"name": "domain-expansion", "readout_epochs": 3},
+        model={"latent_dim": 8},
+        trainer={"max_epochs": 1},
+        data={"angle_bins": 4},
+        diagnostics={"neural_collapse_every_n_epochs": 1, "gradient_conflict_every_n_steps": 0},
+        runs_dir=str(tmp_path),
+    )
+    run_dir = orthomtl.run(config).run_dirs[0]
+    records = read_diagnostics(run_dir / "readouts")["neural_collapse"]
+    assert len(records) == 3
+    for key in ("digit/nc1", "angle/nc2_means", "effective_rank"):
+        assert len({r["metrics"][key] for r in records}) == 1, key
+    assert records[0]["spectrum"] == records[-1]["spectrum"]

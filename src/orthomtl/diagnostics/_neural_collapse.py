@@ -1,7 +1,9 @@
 """``NeuralCollapseCallback``: the neural- and latent-collapse metrics of a run, epoch by epoch.
 
 Every ``every_n_epochs`` epochs, and after the last one, it encodes a seeded share of the training
-split with the method's ``encode`` (eval mode, no gradient) and computes
+split with the method's ``encode`` (eval mode, no gradient) — the same rows with the same
+augmentations every time (epoch 0's draw), so that the curves move with the model only — and
+computes
 ``collapse_diagnostics``: per class task NC1, NC2 of the class means, and, for a method with
 linear readouts (``Method.linear_readouts``: HPS, STL, Detaux's MTL stage, Domain Expansion's
 readouts), NC2 of the heads, NC3, NC4, the cross-task coherence of the heads and the feature-sum
@@ -22,8 +24,8 @@ from orthomtl.engine import Callback, Engine, Method
 def encode_subset(
     method: Method, fraction: float, epoch: int, device: torch.device
 ) -> EncodedSample:
-    """This process's share of ``fraction`` of the training split (the epoch's draw), encoded in
-    eval mode, with its labels (no rows when the share is empty)."""
+    """This process's share of ``fraction`` of the training split (``epoch``'s draw and
+    augmentations), encoded in eval mode, with its labels (no rows when the share is empty)."""
     network = method.network
     was_training = network.training
     network.eval()
@@ -70,7 +72,7 @@ class NeuralCollapseCallback(Callback):
             t.kind == "classification" for t in method.tasks
         ):
             return
-        sample = encode_subset(method, self.fraction, epoch, engine.fabric.device)
+        sample = encode_subset(method, self.fraction, 0, engine.fabric.device)
         with torch.no_grad():
             metrics, record = collapse_diagnostics(
                 sample,
