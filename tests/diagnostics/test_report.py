@@ -11,6 +11,7 @@ by hand in the callbacks' schema, with known values.
 import base64
 import io
 import json
+import math
 import shutil
 import subprocess
 from html import unescape
@@ -25,6 +26,7 @@ from matplotlib.image import imread
 import orthomtl
 from orthomtl.cli import main
 from orthomtl.diagnostics import Thresholds, write_report
+from orthomtl.diagnostics._report_sections import _running_mean
 from tests.conftest import tiny_config
 from tests.methods.detaux import blobs
 from tests.methods.dual_encoder import helpers as dual
@@ -328,3 +330,8 @@ def test_chromium_renders_the_page(report: Path, tmp_path: Path) -> None:
     assert pixels.shape[:2] == (2000, 1200)
     colours = np.unique((pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     assert len(colours) > 50, "the screenshot is nearly one colour: the page did not render"
+
+
+def test_the_conflict_share_is_plotted_as_a_running_mean() -> None:
+    values = _running_mean([float("nan"), 1.0, float("nan"), 0.0, 1.0])
+    assert math.isnan(values[0]) and values[1:] == [1.0, 1.0, 0.5, 2 / 3]

@@ -7,6 +7,7 @@ one line per run in the run's colour; a run drawing one line per task tells its 
 line style (by colour when there is one run).
 """
 
+import math
 from typing import Any
 
 from orthomtl.diagnostics._report_document import Image, Note, Paragraph, Section, Table
@@ -189,8 +190,8 @@ def conflict(runs: list[RunRecord]) -> Section:
         for i, run, stage in members:
             records = stage.gradient_conflict
             x = [r.get("step", n) for n, r in enumerate(records)]
-            y = [r.get("negative_share") for r in records]
-            shares.append(Line(display_name(run, stage), x, _floats(y), colour(i), "-", "o"))
+            y = _running_mean(_floats([r.get("negative_share") for r in records]))
+            shares.append(Line(display_name(run, stage), x, y, colour(i), "-", ""))
             for a, task_a in enumerate(records[-1].get("tasks", [])):
                 for b, task_b in enumerate(records[-1]["tasks"][a + 1 :], a + 1):
                     cos = [_entry(r.get("cosine"), a, b) for r in records]
@@ -198,17 +199,28 @@ def conflict(runs: list[RunRecord]) -> Section:
                     pairs.setdefault(f"cos {task_a}~{task_b}", []).append(line)
         if not members:
             continue
-        panels = [Panel("share of negative cosines", shares, "step")]
+        panels = [Panel("share of negative cosines, so far", shares, "step")]
         panels += [Panel(title, lines, "step", "cosine") for title, lines in pairs.items()]
         section.blocks.append(
             Image(
                 f"grad-{name}",
                 panels_png(panels, f"stage {name}: gradient conflict"),
                 f"stage {name}: the share of task pairs whose gradients have a negative cosine, "
-                "and each pair's cosine, at the sampled steps",
+                "averaged over the samples up to each step (its last value is the diagnosis's), "
+                "and each pair's cosine at the sampled steps",
             )
         )
     return section
+
+
+def _running_mean(values: list[float]) -> list[float]:
+    """The mean of the finite values up to each position (NaN before the first)."""
+    out, total, count = [], 0.0, 0
+    for value in values:
+        if math.isfinite(value):
+            total, count = total + value, count + 1
+        out.append(total / count if count else float("nan"))
+    return out
 
 
 def _floats(values: list[Any]) -> list[float]:
