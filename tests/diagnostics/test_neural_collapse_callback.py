@@ -88,7 +88,8 @@ def _nc_rows(run_dir: Path) -> list[dict[str, float]]:
 
 def test_two_processes_log_what_one_logs(tmp_path: Path) -> None:
     """The statistics are sums all-reduced over the ranks' shares of the training split, and HPS on
-    multi-source data trains the same on 2 processes (its task means are over the global batch)."""
+    multi-source data trains the same on 2 processes (its task means are over the global batch);
+    the gradient conflict averages the ranks' gradients, which is the global batch's."""
     reports = {}
     for devices in (1, 2):
         strategy = "ddp" if devices > 1 else "auto"
@@ -99,6 +100,7 @@ def test_two_processes_log_what_one_logs(tmp_path: Path) -> None:
             devices=devices,
             strategy=strategy,
         )
+        config["diagnostics"] = {"gradient_conflict_every_n_steps": 1}
         path = write_config(tmp_path / f"d{devices}.yaml", config)
         train_in_subprocess(tmp_path / f"d{devices}.json", [path], "--nc-every", "1")
         reports[devices] = Path(read_report(tmp_path / f"d{devices}.json")[str(path)]["run_dir"])
@@ -107,6 +109,20 @@ def test_two_processes_log_what_one_logs(tmp_path: Path) -> None:
     for mine, theirs in zip(one, two, strict=True):
         for key, value in mine.items():
             assert theirs[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+    grads = [read_diagnostics(reports[d])["gradient_conflict"] for d in (1, 2)]
+    assert len(grads[0]) == len(grads[1]) > 2
+    for mine, theirs in zip(*grads, strict=True):
+        assert mine["step"] == theirs["step"]
+        torch.testing.assert_close(
+            torch.tensor(theirs["norms"]), torch.tensor(mine["norms"]), rtol=1e-4, atol=1e-6
+        )
+        torch.testing.assert_close(
+            torch.tensor(theirs["cosine"]),
+            torch.tensor(mine["cosine"]),
+            rtol=1e-4,
+            atol=1e-5,
+            equal_nan=True,
+        )
 
 
 def test_a_frozen_encoder_measures_the_same_every_epoch(tmp_path: Path) -> None:
