@@ -1,6 +1,7 @@
 """What the diagnostics callbacks cost at their default intervals, as a share of epoch time.
 
-Each method trains on ``rotated-digits`` (its shipped config; fewer epochs) twice per repeat,
+Each method trains on ``rotated-digits`` (its shipped config, validating every epoch as it
+does; fewer epochs) twice per repeat,
 back to back in alternating order: once with the diagnostics off and once with the two callbacks
 at the defaults of the ``diagnostics`` config section (``NeuralCollapseCallback`` every 5 epochs
 and after the last on 25% of the training split; ``GradientConflictCallback`` every 100 steps).
@@ -15,15 +16,16 @@ Two measures:
 Target: ≤ 5% for every method.
 
 On this machine consecutive identical runs differ by up to ±10%, and with glibc's default
-(dynamic) malloc thresholds the callbacks' passes make the training steps after them slower than
-the hooks' own time accounts for (memory handed back and faulted in again). Running with fixed
-thresholds shows that part:
+(dynamic) malloc thresholds the callbacks' passes can make the training steps after them slower
+than the hooks' own time accounts for (memory handed back and faulted in again). The effect is
+largest without validation (``--no-validation``), when the neural-collapse pass is the only
+evaluation-sized pass of the run; fixed thresholds remove it:
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/diagnostics_overhead.py [--repeats 6]
-        [--methods "hps (EW)" ...] [--out FILE]
+        [--methods "hps (EW)" ...] [--no-validation] [--out FILE]
     MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=1073741824 OMP_NUM_THREADS=1 \
-        .venv/bin/python benchmarks/diagnostics_overhead.py \
-        --out benchmarks/results/diagnostics_overhead_fixed_malloc.json
+        .venv/bin/python benchmarks/diagnostics_overhead.py --no-validation \
+        --out benchmarks/results/diagnostics_overhead_no_validation_fixed_malloc.json
 
 Writes ``benchmarks/results/diagnostics_overhead.{json,md}`` (or ``--out`` and its ``.md``).
 """
@@ -111,7 +113,9 @@ class EpochEnd(Callback):
             self.clock.cpu_seconds += time.process_time() - self.clock.cpu_start
 
 
-def train(name: str, overrides: dict[str, Any], epochs: int, on: bool) -> dict[str, float]:
+def train(
+    name: str, overrides: dict[str, Any], epochs: int, on: bool, validate: bool
+) -> dict[str, float]:
     """One run; the training time of its first stage and the diagnostics' share of it."""
     clock = EpochClock()
     timed = [Timed(c, clock) for c in configured_callbacks(DiagnosticsConfig())] if on else []
@@ -121,7 +125,7 @@ def train(name: str, overrides: dict[str, Any], epochs: int, on: bool) -> dict[s
             [
                 f"trainer.max_epochs={epochs}",
                 "trainer.progress_bar=false",
-                "trainer.val_every_n_epochs=1000",
+                *([] if validate else ["trainer.val_every_n_epochs=1000"]),
                 "diagnostics.neural_collapse_every_n_epochs=0",
                 "diagnostics.gradient_conflict_every_n_steps=0",
                 f"runs_dir={runs}",
@@ -141,6 +145,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument(
+        "--no-validation", action="store_true", help="validate only after the last epoch"
+    )
+    parser.add_argument(
         "--methods", nargs="+", choices=list(METHODS), default=list(METHODS), help="which rows"
     )
     parser.add_argument("--out", type=Path, default=_common.RESULTS / "diagnostics_overhead.json")
@@ -155,7 +162,9 @@ def main() -> None:
         for repeat in range(args.repeats):
             pair = {}
             for on in (repeat % 2 == 0, repeat % 2 == 1):
-                pair["on" if on else "off"] = train(name, overrides, epochs, on)
+                pair["on" if on else "off"] = train(
+                    name, overrides, epochs, on, not args.no_validation
+                )
             runs.append(pair)
             print(label, repeat, pair, flush=True)
         inside = [
@@ -180,7 +189,13 @@ def main() -> None:
         f"{100 * defaults.neural_collapse_fraction:.0f}% of the training split, gradient "
         f"conflict every {defaults.gradient_conflict_every_n_steps} steps)",
         "",
-        f"rotated-digits, {args.repeats} repeats; medians over repeats; glibc allocator "
+        f"rotated-digits, {args.repeats} repeats, "
+        + (
+            "validation after the last epoch only"
+            if args.no_validation
+            else "validating every epoch"
+        )
+        + "; medians over repeats; glibc allocator "
         + (
             ", ".join(f"{k}={os.environ[k]}" for k in ALLOCATOR_VARIABLES if k in os.environ)
             or "defaults"
