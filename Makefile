@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(CLI) run configs/demo.yaml runs_dir=$(DEMO_RUNS) method.aggregator=upgrad
 	@echo
 	$(CLI) compare $(DEMO_RUNS)/*
-	$(CLI) report $(DEMO_RUNS)/* -o $(DEMO_RUNS)/report
+	$(CLI) report $(DEMO_RUNS)/* -o $(DEMO_RUNS)-report
 
 test: $(STAMP)
 	$(PY) -m pytest -q
