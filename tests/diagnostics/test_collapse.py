@@ -103,3 +103,20 @@ def test_joint_statistics_match_the_batch_means_and_sum_across_chunks() -> None:
     assert not JointLabelStatistics.supports([Task("big", "classification", 100)] * 2)
     with pytest.raises(ValueError, match="two class tasks"):
         JointLabelStatistics(TASKS[:1], 5)
+
+
+def test_without_class_tasks_the_latent_s_spectrum_and_rank_are_still_measured() -> None:
+    torch.manual_seed(0)
+    h = torch.randn(300, 6, dtype=torch.float64) * torch.tensor([3.0, 2, 1, 1, 0, 0])
+    sample = EncodedSample(h, {"r": torch.randn(300)})
+    metrics, record = collapse_diagnostics(sample, TASKS[2:], None, lambda t: t)
+    assert set(metrics) == {"effective_rank"} and set(record) == {
+        "metrics",
+        "latent_dim",
+        "spectrum",
+    }
+    expected = torch.linalg.eigvalsh(torch.cov(h.T, correction=0)).flip(0)
+    torch.testing.assert_close(
+        torch.tensor(record["spectrum"], dtype=torch.float64), expected.clamp(min=0)
+    )
+    assert 2 < metrics["effective_rank"] < 4  # four dimensions used, unevenly; two empty

@@ -3,7 +3,8 @@
 ``collapse_diagnostics`` takes the latents one process encoded (their labels per task), sums the
 class statistics over processes, and returns the scalars logged as ``nc/<key>`` and the record
 ``diagnostics.json`` keeps: the latent covariance's eigen-spectrum, the cross-task head cosine
-matrix and the principal angles between the tasks' class-mean subspaces.
+matrix and the principal angles between the tasks' class-mean subspaces. Without a class task
+(regression only) it is the spectrum and the effective rank alone.
 
 - ``neural_collapse_metrics``: per class task NC1, NC2 of the class means, with a linear head
   NC2 of the head and NC3; the cross-task head coherence; the effective rank (RankMe).
@@ -27,7 +28,12 @@ from torch import Tensor
 
 from orthomtl.engine import LinearReadouts, ReduceSum
 from orthomtl.metrics import ClassStatistics, JointLabelStatistics, neural_collapse_metrics
-from orthomtl.metrics.functional import cross_task_coherence, feature_sum_alignment, nc4_counts
+from orthomtl.metrics.functional import (
+    cross_task_coherence,
+    effective_rank,
+    feature_sum_alignment,
+    nc4_counts,
+)
 from orthomtl.tasks import Task
 
 
@@ -48,14 +54,22 @@ def collapse_diagnostics(
     """The scalars and the record of ``sample``; see the module docstring. Every process calls
     it (the sums are reduced with ``reduce_sum``)."""
     h = sample.latents.double()
+    covariance = latent_covariance(h, reduce_sum)
+    spectrum = torch.linalg.eigvalsh(covariance).clamp(min=0).flip(0)
+    metrics = {"effective_rank": effective_rank(covariance, covariance=True)}
+    record: dict[str, Any] = {
+        "metrics": metrics,
+        "latent_dim": int(h.shape[1]),
+        "spectrum": spectrum.tolist(),
+    }
     tracked = _tasks_with_two_classes(tasks, sample.targets, reduce_sum)
-    if not tracked:
-        return {}, {}
+    if not tracked:  # regression tasks only: the latent's spectrum and effective rank
+        return metrics, record
     statistics = ClassStatistics(tracked, h.shape[1])
     statistics.update(h, sample.targets)
     statistics.reduce(reduce_sum)
     heads = {name: (w.double(), b.double()) for name, (w, b) in (readouts or {}).items()}
-    metrics = neural_collapse_metrics(
+    metrics |= neural_collapse_metrics(
         statistics, {t.name: heads[t.name][0] for t in tracked if t.name in heads}
     )
     moments = {t.name: statistics.compute(t.name) for t in tracked}
@@ -65,12 +79,6 @@ def collapse_diagnostics(
         alignment = _alignment(h, sample.targets, with_heads, heads, reduce_sum)
         if alignment is not None:
             metrics["feature_sum_alignment"] = alignment
-    spectrum = torch.linalg.eigvalsh(statistics.covariance()).clamp(min=0).flip(0)
-    record: dict[str, Any] = {
-        "metrics": metrics,
-        "latent_dim": int(h.shape[1]),
-        "spectrum": spectrum.tolist(),
-    }
     if len(with_heads) >= 2:
         coherence = cross_task_coherence({t.name: heads[t.name][0] for t in with_heads})
         record["coherence"] = {
@@ -83,6 +91,16 @@ def collapse_diagnostics(
             {name: m.centred_means for name, m in moments.items()}
         )
     return metrics, record
+
+
+def latent_covariance(h: Tensor, reduce_sum: ReduceSum) -> Tensor:
+    """The covariance (D × D) of every process's rows of ``h`` (N × D) together, from their
+    count, sum and sum of outer products (one all-reduce)."""
+    d = h.shape[1]
+    moments = reduce_sum(torch.cat([h.new_tensor([h.shape[0]]), h.sum(0), (h.T @ h).flatten()]))
+    n = moments[0].clamp(min=1)
+    mean = moments[1 : 1 + d] / n
+    return moments[1 + d :].view(d, d) / n - torch.outer(mean, mean)
 
 
 def principal_angles(centred_means: Mapping[str, Tensor]) -> dict[str, list[float]]:

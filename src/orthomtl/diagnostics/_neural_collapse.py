@@ -3,14 +3,14 @@
 Every ``every_n_epochs`` epochs, and after the last one, it encodes a seeded share of the training
 split with the method's ``encode`` (eval mode, no gradient) — the same rows with the same
 augmentations every time (epoch 0's draw), so that the curves move with the model only — and
-computes
-``collapse_diagnostics``: per class task NC1, NC2 of the class means, and, for a method with
+computes ``collapse_diagnostics``: the latent's effective rank and eigen-spectrum (for every run,
+regression tasks included); per class task NC1, NC2 of the class means, and, for a method with
 linear readouts (``Method.linear_readouts``: HPS, STL, Detaux's MTL stage, Domain Expansion's
-readouts), NC2 of the heads, NC3, NC4, the cross-task coherence of the heads and the feature-sum
-alignment; the latent's effective rank and eigen-spectrum; the principal angles between the
-tasks' class-mean subspaces. The class statistics are sums, all-reduced, so N processes log what
-one would. Scalars are logged as ``nc/<key>``; the spectrum, the coherence matrix and the angles
-go to ``diagnostics.json`` under ``neural_collapse``.
+readouts, the dual encoder's shared part), NC2 of the heads, NC3, NC4, the cross-task coherence
+of the heads and the feature-sum alignment; the principal angles between the tasks' class-mean
+subspaces. The statistics are sums, all-reduced, so N processes log what one would. Scalars are
+logged as ``nc/<key>``; the spectrum, the coherence matrix and the angles go to
+``diagnostics.json`` under ``neural_collapse``.
 """
 
 import torch
@@ -68,9 +68,7 @@ class NeuralCollapseCallback(Callback):
         epoch = engine.progress.epoch
         last = epoch + 1 == engine.trainer.max_epochs
         method = engine.method
-        if ((epoch + 1) % self.every_n_epochs and not last) or not any(
-            t.kind == "classification" for t in method.tasks
-        ):
+        if (epoch + 1) % self.every_n_epochs and not last:
             return
         sample = encode_subset(method, self.fraction, 0, engine.fabric.device)
         with torch.no_grad():
@@ -80,7 +78,5 @@ class NeuralCollapseCallback(Callback):
                 method.linear_readouts(),
                 lambda t: engine.fabric.all_reduce(t, reduce_op="sum"),
             )
-        if not metrics:
-            return
         engine.log({f"nc/{key}": value for key, value in metrics.items()} | {"epoch": epoch})
         self.log.append({"epoch": epoch, "step": engine.progress.step} | record)

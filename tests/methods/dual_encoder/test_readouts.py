@@ -33,6 +33,10 @@ def test_a_shared_only_model_is_its_readouts_of_the_shared_latent(
         weight, bias = readouts[name]
         assert weight.shape == (output.shape[1], latent.shape[1])
         torch.testing.assert_close(latent @ weight.T + bias, output, rtol=1e-4, atol=1e-5)
+    last = read_diagnostics(run_dir)["neural_collapse"][-1]  # logged by default
+    if kind == "regression":  # no class task: the latent's rank and spectrum only
+        assert set(last["metrics"]) == {"effective_rank"}
+        assert len(last["spectrum"]) == latent.shape[1]
 
 
 def test_binary_tasks_get_collapse_metrics_of_the_shared_latent(tmp_path: Path) -> None:
