@@ -8,6 +8,8 @@ same step (dashed, points). The losses are each task's (``train/<task>/loss``,
 against the epoch.
 """
 
+from collections.abc import Sequence
+
 from orthomtl.diagnostics._report_document import Image, Note, Section
 from orthomtl.diagnostics._report_plots import MAX_PANELS, Line, Panel, colour, panels_png
 from orthomtl.diagnostics._report_runs import Member, RunRecord, stage_groups
@@ -66,15 +68,14 @@ def curves(runs: list[RunRecord]) -> Section:
                 )
             panels.append(Panel(title, [line for line in lines if line.x], "step", "loss"))
         panels = [p for p in panels if p.lines]
-        if panels:
-            section.blocks.append(
-                Image(
-                    f"loss-{name}",
-                    panels_png(panels, f"stage {name}: losses"),
-                    f"stage {name}: each loss against the step, training (solid) and validation "
-                    f"(dashed, points){_cut(len(panels), 'losses')}",
-                )
-            )
+        add_panels(
+            section,
+            f"loss-{name}",
+            panels,
+            f"stage {name}: losses",
+            f"stage {name}: each loss against the step, training (solid) and validation "
+            f"(dashed, points){_cut(len(panels), 'losses')}",
+        )
         plotted = {k for _, train, val in pairs for k in (train, val)}
         metrics = [k for k in keys if k.startswith("val/") and k not in plotted]
         panels = [
@@ -88,13 +89,20 @@ def curves(runs: list[RunRecord]) -> Section:
             )
             for key in metrics
         ]
-        if panels:
-            section.blocks.append(
-                Image(
-                    f"val-{name}",
-                    panels_png(panels, f"stage {name}: validation metrics"),
-                    f"stage {name}: validation metrics against the epoch"
-                    f"{_cut(len(panels), 'metrics')}",
-                )
-            )
+        add_panels(
+            section,
+            f"val-{name}",
+            panels,
+            f"stage {name}: validation metrics",
+            f"stage {name}: validation metrics against the epoch{_cut(len(panels), 'metrics')}",
+        )
     return section
+
+
+def add_panels(
+    section: Section, key: str, panels: Sequence[Panel], title: str, caption: str
+) -> None:
+    """Append the panels that have data as one figure ``key`` (nothing when none has)."""
+    shown = [p for p in panels if any(line.x for line in p.lines)]
+    if shown:
+        section.blocks.append(Image(key, panels_png(shown, title), caption))

@@ -10,6 +10,7 @@ line style (by colour when there is one run).
 import math
 from typing import Any
 
+from orthomtl.diagnostics._report_curves import add_panels
 from orthomtl.diagnostics._report_document import Image, Note, Paragraph, Section, Table
 from orthomtl.diagnostics._report_plots import (
     Heatmap,
@@ -17,7 +18,6 @@ from orthomtl.diagnostics._report_plots import (
     Panel,
     colour,
     heatmaps_png,
-    panels_png,
     style,
 )
 from orthomtl.diagnostics._report_runs import Member, RunRecord, display_name, finite, stage_groups
@@ -96,16 +96,14 @@ def latent(runs: list[RunRecord]) -> Section:
             Panel("eigen-spectrum of the latent covariance", spectra, "index", "eigenvalue", True),
             Panel("effective rank", ranks, "epoch"),
         ]
-        panels = [p for p in panels if any(line.x for line in p.lines)]
-        if panels:
-            section.blocks.append(
-                Image(
-                    f"spectrum-{name}",
-                    panels_png(panels, f"stage {name}"),
-                    f"stage {name}: eigenvalues of the latent covariance, descending (first "
-                    "record dashed, last solid), and the effective rank against the epoch",
-                )
-            )
+        add_panels(
+            section,
+            f"spectrum-{name}",
+            panels,
+            f"stage {name}",
+            f"stage {name}: eigenvalues of the latent covariance, descending (first "
+            "record dashed, last solid), and the effective rank against the epoch",
+        )
     return section
 
 
@@ -133,16 +131,14 @@ def collapse(runs: list[RunRecord]) -> Section:
                     label = f"{display_name(run, stage)} {task}".strip()
                     lines.append(_metric_line(member, key, label, tone, dash))
             panels.append(Panel(metric, lines, "epoch", log=metric in ("nc1", "nc4")))
-        panels = [p for p in panels if any(line.x for line in p.lines)]
-        if panels:
-            section.blocks.append(
-                Image(
-                    f"nc-{name}",
-                    panels_png(panels, f"stage {name}: neural collapse"),
-                    f"stage {name}: per-task NC1–NC4 and the cross-task head coherence against "
-                    "the epoch (NC1 and NC4 on a log scale)",
-                )
-            )
+        add_panels(
+            section,
+            f"nc-{name}",
+            panels,
+            f"stage {name}: neural collapse",
+            f"stage {name}: per-task NC1–NC4 and the cross-task head coherence against "
+            "the epoch (NC1 and NC4 on a log scale)",
+        )
     return section
 
 
@@ -201,14 +197,14 @@ def conflict(runs: list[RunRecord]) -> Section:
             continue
         panels = [Panel("share of negative cosines, so far", shares, "step")]
         panels += [Panel(title, lines, "step", "cosine") for title, lines in pairs.items()]
-        section.blocks.append(
-            Image(
-                f"grad-{name}",
-                panels_png(panels, f"stage {name}: gradient conflict"),
-                f"stage {name}: the share of task pairs whose gradients have a negative cosine, "
-                "averaged over the samples up to each step (its last value is the diagnosis's), "
-                "and each pair's cosine at the sampled steps",
-            )
+        add_panels(
+            section,
+            f"grad-{name}",
+            panels,
+            f"stage {name}: gradient conflict",
+            f"stage {name}: the share of task pairs whose gradients have a negative cosine, "
+            "averaged over the samples up to each step (its last value is the diagnosis's), "
+            "and each pair's cosine at the sampled steps",
         )
     return section
 
